@@ -1,0 +1,1 @@
+"""mitmproxy addons: thin adapters over the mitmproxy-free core in `proxy`."""

@@ -1,0 +1,3 @@
+"""tmproxy: a mitmproxy addon suite and CLI for Ticketmaster resale integrations."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,156 @@
+"""One request/response pair, independent of mitmproxy and of vcrpy.
+
+Every source of traffic (a live mitmproxy flow, a cassette, a HAR file, a flow file) is converted
+into `Exchange` records, so that the fan-session logic, the audit rules and the cassette writer
+see one shape.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+
+class Headers:
+    """An ordered, case-insensitive multi-map of header fields, as they travelled."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
+        self._fields: list[tuple[str, str]] = [(str(k), str(v)) for k, v in fields]
+
+    @classmethod
+    def from_mapping(cls, mapping: dict[str, Any]) -> Headers:
+        """Build from `{name: value}` or vcrpy's `{name: [values]}`."""
+        fields: list[tuple[str, str]] = []
+        for name, value in mapping.items():
+            values = value if isinstance(value, list) else [value]
+            fields.extend((name, str(v)) for v in values)
+        return cls(fields)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        lname = name.lower()
+        for k, v in self._fields:
+            if k.lower() == lname:
+                return v
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        lname = name.lower()
+        return [v for k, v in self._fields if k.lower() == lname]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field called `name` with one field."""
+        self.remove(name)
+        self._fields.append((name, value))
+
+    def remove(self, name: str) -> None:
+        lname = name.lower()
+        self._fields = [(k, v) for k, v in self._fields if k.lower() != lname]
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._fields)
+
+    def as_lists(self) -> dict[str, list[str]]:
+        """vcrpy's shape: each name once, in first-seen spelling, with all its values."""
+        out: dict[str, list[str]] = {}
+        spelling: dict[str, str] = {}
+        for k, v in self._fields:
+            key = spelling.setdefault(k.lower(), k)
+            out.setdefault(key, []).append(v)
+        return out
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self._fields == other._fields
+
+    def __repr__(self) -> str:
+        return f"Headers({self._fields!r})"
+
+
+@dataclass
+class Request:
+    method: str
+    url: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url).path
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def query(self) -> list[tuple[str, str]]:
+        return parse_qsl(urlsplit(self.url).query, keep_blank_values=True)
+
+    def query_param(self, name: str) -> str | None:
+        for k, v in self.query:
+            if k == name:
+                return v
+        return None
+
+    def json(self) -> Any:
+        """The body parsed as JSON, or None when it is not JSON."""
+        return parse_json(self.body)
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    reason: str = ""
+
+    def json(self) -> Any:
+        return parse_json(self.body)
+
+
+@dataclass
+class Exchange:
+    """A request, its response when there was one, and when and from whom it came.
+
+    Times are epoch seconds; `client` is the address of the partner app as the proxy saw it.
+    """
+
+    request: Request
+    response: Response | None = None
+    started_at: float = 0.0
+    ended_at: float | None = None
+    client: str = ""
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def client_host(self) -> str:
+        """The client without its port: one partner app reuses its host across connections."""
+        host = self.client
+        if host.startswith("["):
+            return host[1 : host.index("]")] if "]" in host else host
+        if host.count(":") == 1:
+            return host.rsplit(":", 1)[0]
+        return host
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse JSON leniently: anything that is not a JSON document gives None."""
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None

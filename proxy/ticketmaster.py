@@ -1,0 +1,246 @@
+"""What Ticketmaster's URLs and bodies mean: Top Picks, cart calls, fan sessions, prices.
+
+Plain functions over paths and parsed JSON, shared by the sandbox, the proxy and the audit.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+SESSION_HEADER = "X-TM-SESSION-SID"
+FORCE_POLLING_HEADER = "X-TM-FORCE-POLLING"
+SESSION_EXPIRED_MESSAGE = "SESSION_HAS_EXPIRED_PRICE_MIGHT_HAVE_CHANGED"
+DEFAULT_UPSTREAM = "https://app.ticketmaster.com"
+RESALE_TICKET_PREFIX = "resale-"
+
+_TOP_PICKS = re.compile(r"^/top-picks(?:-preprod)?/v1/events/(?P<event>[^/]+)/?$")
+_CART = re.compile(r"^/partners(?:-preprod)?/v1/events/(?P<event>[^/]+)/cart(?P<sub>/[^?]*)?$")
+_POLL = re.compile(r"^/partners(?:-preprod)?/v1/polling/")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class CartCall(enum.Enum):
+    RESERVE = "reserve"
+    COMMIT = "commit"
+    RELEASE = "release"
+    SHIPPING = "shipping"
+    PAYMENT = "payment"
+    OTHER = "other"
+
+
+def top_picks_event(path: str) -> str | None:
+    """The event id of a Top Picks path, or None."""
+    m = _TOP_PICKS.match(path)
+    return m.group("event") if m else None
+
+
+def cart_event(path: str) -> str | None:
+    """The event id of a Partner API cart path (the cart or any sub-path), or None."""
+    m = _CART.match(path)
+    return m.group("event") if m else None
+
+
+def is_polling_path(path: str) -> bool:
+    return bool(_POLL.match(path))
+
+
+def classify_cart_call(method: str, path: str) -> CartCall | None:
+    """Which cart operation a request is, from its method and path; None for non-cart paths.
+
+    A POST to the cart reserves; a PUT commits; a DELETE releases. Any other method on the cart
+    itself (e.g. POST with a `cart_id` body) is classified by `is_commit_attempt`.
+    """
+    m = _CART.match(path)
+    if not m:
+        return None
+    sub = (m.group("sub") or "").strip("/")
+    method = method.upper()
+    if sub == "":
+        return {
+            "POST": CartCall.RESERVE,
+            "PUT": CartCall.COMMIT,
+            "DELETE": CartCall.RELEASE,
+        }.get(method, CartCall.OTHER)
+    if sub == "shipping":
+        return CartCall.SHIPPING
+    if sub == "payment":
+        return CartCall.PAYMENT
+    return CartCall.OTHER
+
+
+def is_commit_attempt(method: str, path: str, body: Any) -> bool:
+    """A request that tries to commit a cart: a PUT on the cart, or another method carrying only a cart_id."""
+    kind = classify_cart_call(method, path)
+    if kind is CartCall.COMMIT:
+        return True
+    if kind in (CartCall.RESERVE, CartCall.OTHER) and isinstance(body, dict):
+        return "cart_id" in body and "reserve" not in body
+    return False
+
+
+def looks_like_session_id(value: str) -> bool:
+    """Ticketmaster issues UUIDs as session ids."""
+    return bool(_UUID.match(value.strip()))
+
+
+@dataclass(frozen=True)
+class ResaleSid:
+    session_id: str
+    start_ms: int
+    expire_ms: int
+
+
+def parse_epoch_ms(value: Any) -> int | None:
+    """Session times are epoch ms, documented as strings: accept numbers and numeric strings."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value) if value >= 0 else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return int(number) if number >= 0 else None
+    return None
+
+
+def resale_sid(body: Any) -> ResaleSid | None:
+    """The `fanSession.resaleSid` of a Top Picks body, or None when absent or unusable."""
+    if not isinstance(body, dict):
+        return None
+    fan = body.get("fanSession")
+    sid = fan.get("resaleSid") if isinstance(fan, dict) else None
+    if not isinstance(sid, dict):
+        return None
+    session_id = sid.get("sessionId")
+    start = parse_epoch_ms(sid.get("sessionStartTime"))
+    expire = parse_epoch_ms(sid.get("sessionExpireTime"))
+    if not isinstance(session_id, str) or not session_id or start is None or expire is None:
+        return None
+    return ResaleSid(session_id, start, expire)
+
+
+def offer_prices(body: Any) -> dict[str, float]:
+    """The per-ticket `totalPrice` of each offer a Top Picks body showed.
+
+    Keyed by `offerId`, and also by the offer's `ticketId` where a resale offer names the listing
+    that a reserve request will ask for.
+    """
+    prices: dict[str, float] = {}
+    if not isinstance(body, dict):
+        return prices
+    embedded = body.get("_embedded")
+    offers = embedded.get("offer") if isinstance(embedded, dict) else None
+    if not isinstance(offers, list):
+        return prices
+    for offer in offers:
+        if not isinstance(offer, dict):
+            continue
+        price = offer.get("totalPrice")
+        if not isinstance(price, int | float) or isinstance(price, bool):
+            continue
+        for key in ("offerId", "ticketId"):
+            if isinstance(offer.get(key), str):
+                prices[offer[key]] = float(price)
+    return prices
+
+
+@dataclass(frozen=True)
+class ReservedTicket:
+    ticket_id: str
+    quantity: int
+    price_amount: float | None
+
+
+def reserved_tickets(body: Any) -> list[ReservedTicket]:
+    """The tickets a reserve body asks for."""
+    if not isinstance(body, dict):
+        return []
+    reserve = body.get("reserve")
+    tickets = reserve.get("tickets") if isinstance(reserve, dict) else None
+    if not isinstance(tickets, list):
+        return []
+    out = []
+    for t in tickets:
+        if not isinstance(t, dict) or not isinstance(t.get("id"), str):
+            continue
+        qty = t.get("quantity")
+        price = t.get("price")
+        amount = price.get("amount") if isinstance(price, dict) else None
+        out.append(
+            ReservedTicket(
+                ticket_id=t["id"],
+                quantity=qty if isinstance(qty, int) and not isinstance(qty, bool) else 1,
+                price_amount=float(amount) if isinstance(amount, int | float) else None,
+            )
+        )
+    return out
+
+
+def is_resale_ticket(ticket_id: str) -> bool:
+    return ticket_id.startswith(RESALE_TICKET_PREFIX)
+
+
+@dataclass(frozen=True)
+class ChargedItem:
+    ticket_id: str
+    offer_id: str | None
+    unit_price: float
+    quantity: int
+    inventory_type: str
+
+
+def charged_items(body: Any) -> list[ChargedItem]:
+    """The ticket items of a reserve response with their per-ticket price (sum of its charges)."""
+    if not isinstance(body, dict):
+        return []
+    cart = body.get("cart")
+    items = cart.get("items") if isinstance(cart, dict) else None
+    if not isinstance(items, list):
+        return []
+    out = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        charges = item.get("charges")
+        if not isinstance(charges, list):
+            continue
+        unit = 0.0
+        for c in charges:
+            if isinstance(c, dict) and isinstance(c.get("price"), int | float):
+                unit += float(c["price"])
+        qty = item.get("quantity")
+        out.append(
+            ChargedItem(
+                ticket_id=str(item.get("id", "")),
+                offer_id=item.get("offer_id") if isinstance(item.get("offer_id"), str) else None,
+                unit_price=round(unit, 2),
+                quantity=qty if isinstance(qty, int) and not isinstance(qty, bool) else 1,
+                inventory_type=str(item.get("inventory_type", "")),
+            )
+        )
+    return out
+
+
+def mentions_session_expired(value: Any) -> bool:
+    """True when SESSION_HAS_EXPIRED_PRICE_MIGHT_HAVE_CHANGED appears anywhere in a parsed body."""
+    return any(SESSION_EXPIRED_MESSAGE in s for s in _strings(value))
+
+
+def _strings(value: Any, depth: int = 0) -> Iterator[str]:
+    if depth > 64:
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _strings(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v, depth + 1)
