@@ -1,0 +1,73 @@
+"""The one place where a mitmproxy flow becomes an `Exchange` (and a response goes back)."""
+
+from __future__ import annotations
+
+from mitmproxy import http
+
+from proxy.exchange import Exchange, Headers, Request, Response
+
+FLOW_EXCHANGE_KEY = "tmproxy.exchange"
+
+
+def _decoded(message: http.Message) -> tuple[bytes, Headers]:
+    """The body without Content-Encoding; the header goes only when decoding worked."""
+    headers = Headers(message.headers.items(multi=True))
+    try:
+        content = message.get_content(strict=True)
+    except ValueError:
+        return message.raw_content or b"", headers
+    headers.remove("content-encoding")
+    return content or b"", headers
+
+
+def request_of(flow: http.HTTPFlow) -> Request:
+    body, headers = _decoded(flow.request)
+    return Request(method=flow.request.method, url=flow.request.url, headers=headers, body=body)
+
+
+def response_of(flow: http.HTTPFlow) -> Response | None:
+    if flow.response is None:
+        return None
+    body, headers = _decoded(flow.response)
+    return Response(
+        status=flow.response.status_code, headers=headers, body=body, reason=flow.response.reason
+    )
+
+
+def client_of(flow: http.HTTPFlow) -> str:
+    peer = flow.client_conn.peername
+    if not peer:
+        return ""
+    host, port = peer[0], peer[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def exchange_of(flow: http.HTTPFlow) -> Exchange:
+    """The flow's Exchange, made at request time and completed with the response.
+
+    Kept in `flow.metadata` so every addon sees the same record with the same id.
+    """
+    exchange = flow.metadata.get(FLOW_EXCHANGE_KEY)
+    if not isinstance(exchange, Exchange):
+        exchange = Exchange(
+            request=request_of(flow),
+            started_at=flow.request.timestamp_start,
+            client=client_of(flow),
+            id=flow.id,
+        )
+        flow.metadata[FLOW_EXCHANGE_KEY] = exchange
+    if flow.response is not None and exchange.response is None:
+        exchange.response = response_of(flow)
+        exchange.ended_at = flow.response.timestamp_end or flow.response.timestamp_start
+    return exchange
+
+
+def refresh_request(flow: http.HTTPFlow) -> Exchange:
+    """Re-read the request after an addon changed it (e.g. injected a header)."""
+    exchange = exchange_of(flow)
+    exchange.request = request_of(flow)
+    return exchange
+
+
+def make_response(response: Response) -> http.Response:
+    return http.Response.make(response.status, response.body, response.headers.items())

@@ -1,0 +1,85 @@
+"""mitmproxy addon: the X-TM-SESSION-SID policy and the live audit rules.
+
+    mitmdump -s addons/fan_session.py --set tm_sid=inject
+
+Findings mark the flow and comment it (visible in mitmweb), are logged as one line each, and are
+kept in `flow.metadata` for the recorder.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from mitmproxy import ctx, http
+
+from addons.convert import exchange_of, make_response, refresh_request
+from proxy.fan_session import FanSessionGuard, SidPolicy
+from proxy.findings import Finding
+from proxy.ticketmaster import SESSION_HEADER
+
+logger = logging.getLogger(__name__)
+
+FINDINGS_KEY = "tmproxy.findings"
+
+
+class FanSession:
+    def __init__(self) -> None:
+        self.guard = FanSessionGuard()
+        self.finished: list[Finding] = []
+
+    def load(self, loader) -> None:  # type: ignore[no-untyped-def]
+        loader.add_option(
+            "tm_sid",
+            str,
+            SidPolicy.VALIDATE.value,
+            f"{SESSION_HEADER} policy on Partner API cart calls: inject, validate, enforce or off.",
+            choices=[p.value for p in SidPolicy],
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "tm_sid" in updated and ctx.options.tm_sid != self.guard.policy:
+            self.guard.set_policy(SidPolicy(ctx.options.tm_sid))
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None:
+            return
+        verdict = self.guard.request(exchange_of(flow))
+        if verdict.injected_sid is not None:
+            flow.request.headers[SESSION_HEADER] = verdict.injected_sid
+            refresh_request(flow)
+            logger.info(f"injected {SESSION_HEADER} {verdict.injected_sid} into {flow.request.path}")
+        report(flow, verdict.findings)
+        if verdict.block is not None:
+            flow.response = make_response(verdict.block)
+            flow.metadata["tmproxy.blocked"] = True
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.get("tmproxy.blocked"):
+            return
+        report(flow, self.guard.response(exchange_of(flow)))
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        """A failed upstream call still ends the cart call, or it would look in flight forever."""
+        if flow.response is None and not flow.metadata.get("tmproxy.blocked"):
+            report(flow, self.guard.response(exchange_of(flow)))
+
+    def done(self) -> None:
+        self.finished = self.guard.finish()
+        for finding in self.finished:
+            logger.warning(finding.summary_line())
+
+
+def report(flow: http.HTTPFlow, findings: Sequence[Finding]) -> None:
+    """Show findings where mitmproxy users look: a mark, a comment, a log line each."""
+    if not findings:
+        return
+    flow.metadata.setdefault(FINDINGS_KEY, []).extend(findings)
+    flow.marked = ":warning:"
+    notes = [f"[{f.rule}] {f.message}" for f in findings]
+    flow.comment = "\n".join(filter(None, [flow.comment, *notes]))
+    for finding in findings:
+        logger.warning(finding.summary_line())
+
+
+addons = [FanSession()]

@@ -1,0 +1,117 @@
+"""The rules engine: one instance judges a stream of traffic, live in the proxy or offline.
+
+Traffic arrives as two events per exchange: its request (at `started_at`) and its response (at
+`ended_at`). Live, the proxy feeds them as they happen; offline, `audit_exchanges` replays them in
+time order. Either way every rule sees the same sequence, so live and offline findings agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import ClassVar
+
+from ..exchange import Exchange
+from ..findings import Finding, Severity
+from ..sessions import SessionTable
+from ..ticketmaster import offer_prices, resale_sid, top_picks_event
+
+
+class Rule:
+    """A rule: an id, a severity, what it checks, and hooks that may return findings.
+
+    Rules keep whatever private state they need; the session table is shared through the engine
+    because several rules and the SID policy read it.
+    """
+
+    id: ClassVar[str]
+    severity: ClassVar[Severity]
+    summary: ClassVar[str]
+
+    def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
+        return ()
+
+    def on_response(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
+        return ()
+
+    def on_finish(self, sessions: SessionTable) -> Iterable[Finding]:
+        return ()
+
+    def finding(self, exchange: Exchange, message: str, **evidence: object) -> Finding:
+        return Finding(
+            rule=self.id,
+            severity=self.severity,
+            message=message,
+            exchange_id=exchange.id,
+            method=exchange.request.method,
+            url=exchange.request.url,
+            evidence=dict(evidence),
+        )
+
+
+class AuditEngine:
+    """Feeds requests and responses to every enabled rule and keeps the session table current."""
+
+    def __init__(self, rules: Sequence[Rule] | None = None) -> None:
+        from .rules import all_rules
+
+        self.rules: list[Rule] = list(rules) if rules is not None else all_rules()
+        self.sessions = SessionTable()
+        self.findings: list[Finding] = []
+
+    def request(self, exchange: Exchange) -> list[Finding]:
+        """Judge a request as it is about to be sent upstream."""
+        return self._collect(rule.on_request(exchange, self.sessions) for rule in self.rules)
+
+    def response(self, exchange: Exchange) -> list[Finding]:
+        """Learn from a response, then judge it."""
+        self._learn_session(exchange)
+        return self._collect(rule.on_response(exchange, self.sessions) for rule in self.rules)
+
+    def finish(self) -> list[Finding]:
+        """End of traffic: rules about what never happened (abandoned carts) speak now."""
+        return self._collect(rule.on_finish(self.sessions) for rule in self.rules)
+
+    def _collect(self, batches: Iterable[Iterable[Finding]]) -> list[Finding]:
+        found = [finding for batch in batches for finding in batch]
+        self.findings.extend(found)
+        return found
+
+    def _learn_session(self, exchange: Exchange) -> None:
+        response = exchange.response
+        event_id = top_picks_event(exchange.request.path)
+        if response is None or event_id is None or response.status != 200:
+            return
+        body = response.json()
+        sid = resale_sid(body)
+        if sid is not None:
+            seen_at = exchange.ended_at or exchange.started_at
+            self.sessions.learn(sid, event_id, exchange.client_host, seen_at, offer_prices(body))
+
+
+def traffic_events(exchanges: Iterable[Exchange]) -> Iterator[tuple[bool, Exchange]]:
+    """Requests and responses in time order, as `(is_response, exchange)`.
+
+    At equal times a response comes before another exchange's request (the calls did not overlap),
+    but never before its own request.
+    """
+    events: list[tuple[float, int, int, bool, Exchange]] = []
+    for seq, ex in enumerate(exchanges):
+        events.append((ex.started_at, 1, seq, False, ex))
+        if ex.response is not None:
+            end = ex.ended_at if ex.ended_at is not None else ex.started_at
+            events.append((end, 2 if end <= ex.started_at else 0, seq, True, ex))
+    events.sort(key=lambda e: (e[0], e[1], e[2]))
+    for _, _, _, is_response, ex in events:
+        yield is_response, ex
+
+
+def audit_exchanges(exchanges: Iterable[Exchange], rules: Sequence[Rule] | None = None) -> list[Finding]:
+    """Run the rules over recorded traffic, exactly as the proxy would have seen it live."""
+    engine = AuditEngine(rules)
+    for is_response, ex in traffic_events(exchanges):
+        if is_response:
+            engine.response(ex)
+        else:
+            engine.request(ex)
+    engine.finish()
+    return engine.findings

@@ -1,0 +1,191 @@
+"""Fan Session rules: the X-TM-SESSION-SID header on cart calls, expired sessions, price stability.
+
+Source: resale-fan-session.txt. A resale reserve must carry the session id that Top Picks issued,
+so that the price charged is the price the fan was shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ...exchange import Exchange, Request
+from ...findings import Finding, Severity
+from ...sessions import FanSession, SessionTable
+from ...ticketmaster import (
+    SESSION_EXPIRED_MESSAGE,
+    SESSION_HEADER,
+    CartCall,
+    cart_event,
+    charged_items,
+    classify_cart_call,
+    is_resale_ticket,
+    looks_like_session_id,
+    mentions_session_expired,
+    reserved_tickets,
+)
+from ..engine import Rule
+
+PRICE_TOLERANCE = 0.005
+
+
+def session_ids(request: Request) -> list[str]:
+    """The non-empty X-TM-SESSION-SID values a request carries (an empty header carries no id)."""
+    return [v.strip() for v in request.headers.get_all(SESSION_HEADER) if v.strip()]
+
+
+def is_cart_call(request: Request) -> bool:
+    return cart_event(request.path) is not None
+
+
+def is_resale_reserve(request: Request) -> bool:
+    if classify_cart_call(request.method, request.path) is not CartCall.RESERVE:
+        return False
+    return any(is_resale_ticket(t.ticket_id) for t in reserved_tickets(request.json()))
+
+
+def single_well_formed_id(request: Request) -> str | None:
+    """The session id when the request carries exactly one well-formed id (repeats allowed)."""
+    ids = set(session_ids(request))
+    if len(ids) != 1:
+        return None
+    (sid,) = ids
+    return sid if looks_like_session_id(sid) else None
+
+
+class SidMissing(Rule):
+    id = "sid-missing"
+    severity = Severity.ERROR
+    summary = "A cart reserve for resale tickets was sent without X-TM-SESSION-SID: the price may change."
+
+    def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
+        request = exchange.request
+        if is_resale_reserve(request) and not session_ids(request):
+            yield self.finding(
+                exchange,
+                f"resale reserve sent without {SESSION_HEADER}: the fan may pay a different price "
+                "than Top Picks showed",
+            )
+
+
+class SidMalformed(Rule):
+    id = "sid-malformed"
+    severity = Severity.WARNING
+    summary = "An X-TM-SESSION-SID value that cannot be a session id (not a UUID, or several different ids)."
+
+    def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
+        request = exchange.request
+        ids = session_ids(request)
+        if not is_cart_call(request) or not ids:
+            return
+        if len(set(ids)) > 1:
+            yield self.finding(exchange, f"{len(set(ids))} different {SESSION_HEADER} values on one request")
+        elif not looks_like_session_id(ids[0]):
+            yield self.finding(exchange, f"{SESSION_HEADER} {ids[0][:64]!r} is not a session id (UUID)")
+
+
+class SidUnknown(Rule):
+    id = "sid-unknown"
+    severity = Severity.WARNING
+    summary = "A session id that no earlier Top Picks response issued."
+
+    def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
+        sid = single_well_formed_id(exchange.request)
+        if sid is not None and is_cart_call(exchange.request) and sessions.get(sid) is None:
+            yield self.finding(exchange, f"{SESSION_HEADER} {sid} was never issued by a Top Picks response")
+
+
+class SidExpired(Rule):
+    id = "sid-expired"
+    severity = Severity.WARNING
+    summary = "A session id used on a cart call after its expiry: the price is no longer guaranteed."
+
+    def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
+        sid = single_well_formed_id(exchange.request)
+        session = sessions.get(sid) if sid is not None and is_cart_call(exchange.request) else None
+        if session is not None and session.is_expired(exchange.started_at):
+            late = exchange.started_at - session.expire_ms / 1000
+            yield self.finding(
+                exchange,
+                f"{SESSION_HEADER} {sid} expired {late:.0f}s before this cart call: refresh Top Picks first",
+                session_expire_ms=session.expire_ms,
+            )
+
+
+class SessionExpired(Rule):
+    id = "session-expired"
+    severity = Severity.WARNING
+    summary = f"A response carried {SESSION_EXPIRED_MESSAGE}: the fan may see a different price."
+
+    def on_response(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
+        response = exchange.response
+        if response is None:
+            return
+        where = _expired_message_location(response.headers.items(), response.body, response.json())
+        if where:
+            yield self.finding(exchange, f"{SESSION_EXPIRED_MESSAGE} in the response {where}", where=where)
+
+
+def _expired_message_location(headers: list[tuple[str, str]], body: bytes, parsed: object) -> str | None:
+    if any(SESSION_EXPIRED_MESSAGE in v for _, v in headers):
+        return "headers"
+    if parsed is not None:
+        return "body" if mentions_session_expired(parsed) else None
+    return "body" if SESSION_EXPIRED_MESSAGE.encode() in body else None
+
+
+class PriceMismatch(Rule):
+    id = "price-mismatch"
+    severity = Severity.ERROR
+    summary = "A reserve charged a different price than the fan was shown in Top Picks or than the request named."
+
+    def on_response(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
+        request, response = exchange.request, exchange.response
+        if response is None or response.status != 200:
+            return
+        if classify_cart_call(request.method, request.path) is not CartCall.RESERVE:
+            return
+        asked = {t.ticket_id: t.price_amount for t in reserved_tickets(request.json())}
+        sid = single_well_formed_id(request)
+        session = sessions.get(sid) if sid else None
+        for item in charged_items(response.json()):
+            shown = _shown_price(sessions, session, exchange.client_host, item.ticket_id, item.offer_id)
+            if shown is not None and abs(shown - item.unit_price) > PRICE_TOLERANCE:
+                yield self.finding(
+                    exchange,
+                    f"ticket {item.ticket_id[:48]} charged {item.unit_price:.2f} but Top Picks showed "
+                    f"{shown:.2f}",
+                    shown=shown,
+                    charged=item.unit_price,
+                    ticket=item.ticket_id,
+                )
+                continue
+            amount = asked.get(item.ticket_id)
+            if amount is not None and abs(amount - item.unit_price) > PRICE_TOLERANCE:
+                yield self.finding(
+                    exchange,
+                    f"ticket {item.ticket_id[:48]} charged {item.unit_price:.2f} but the reserve asked "
+                    f"for {amount:.2f}",
+                    requested=amount,
+                    charged=item.unit_price,
+                    ticket=item.ticket_id,
+                )
+
+
+def _shown_price(
+    sessions: SessionTable,
+    session: FanSession | None,
+    client: str,
+    ticket_id: str,
+    offer_id: str | None,
+) -> float | None:
+    """The price the fan saw: in the request's own session, else in this client's newest session that showed it."""
+    keys = [k for k in (ticket_id, offer_id) if k]
+    if session is not None:
+        for key in keys:
+            if key in session.shown_prices:
+                return session.shown_prices[key]
+    for key in keys:
+        found = sessions.shown_price(client, key)
+        if found is not None:
+            return found[1]
+    return None

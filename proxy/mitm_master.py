@@ -1,0 +1,116 @@
+"""Running mitmproxy embedded, with exactly the addons tmproxy needs.
+
+DumpMaster exits the process on any error logged at startup, so the CLI builds a plain Master
+with the core mitmproxy addons plus tmproxy's, and reports its own startup failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mitmproxy import ctx, master, options
+from mitmproxy.addons import core, disable_h2c, next_layer, proxyserver, tlsconfig
+
+from .netaddr import url_host
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ProxySettings:
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    mode: str = "reverse"
+    upstream: str = "https://app.ticketmaster.com"
+    confdir: str = "~/.mitmproxy"
+    ssl_insecure: bool = False
+
+    def mitm_mode(self) -> str:
+        return f"reverse:{self.upstream}" if self.mode == "reverse" else "regular"
+
+
+class ProxyStartError(RuntimeError):
+    pass
+
+
+class Announce:
+    """Prints `listening on ...` once the server is bound; stops the master if nothing could bind."""
+
+    def __init__(self, on_listening: Callable[[str], None]) -> None:
+        self.on_listening = on_listening
+        self.url: str | None = None
+        self.failure: str | None = None
+
+    def running(self) -> None:
+        server = ctx.master.addons.get("proxyserver")
+        addrs = server.listen_addrs() if server else []
+        if not addrs:
+            self.failure = (
+                f"could not listen on {ctx.options.listen_host}:{ctx.options.listen_port} "
+                "(address in use or not allowed?)"
+            )
+            ctx.master.shutdown()
+            return
+        host, port = addrs[0][0], addrs[0][1]
+        self.url = f"http://{url_host(host)}:{port}"
+        self.on_listening(self.url)
+
+
+def build_master(settings: ProxySettings, addons: Sequence[Any], announce: Announce) -> master.Master:
+    opts = options.Options(
+        listen_host=settings.listen_host,
+        listen_port=settings.listen_port,
+        mode=[settings.mitm_mode()],
+        confdir=settings.confdir,
+    )
+    m = master.Master(opts)
+    m.addons.add(
+        core.Core(),
+        proxyserver.Proxyserver(),
+        next_layer.NextLayer(),
+        tlsconfig.TlsConfig(),
+        disable_h2c.DisableH2C(),
+    )
+    m.addons.add(*addons, announce)
+    m.options.update(connection_strategy="lazy", ssl_insecure=settings.ssl_insecure)
+    return m
+
+
+async def serve(
+    settings: ProxySettings,
+    addons: Sequence[Any],
+    on_listening: Callable[[str], None],
+    option_updates: dict[str, Any] | None = None,
+) -> None:
+    """Run the proxy until SIGINT or SIGTERM; raise ProxyStartError if it could not start."""
+    announce = Announce(on_listening)
+    m = build_master(settings, addons, announce)
+    if option_updates:
+        m.options.update(**option_updates)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, m.shutdown)
+    try:
+        await m.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    if announce.failure:
+        raise ProxyStartError(announce.failure)
+
+
+def install_console_logging(verbose: bool = False) -> None:
+    """Findings and warnings as one plain line each on stderr; mitmproxy's chatter only with -v."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        logging.getLogger("mitmproxy").setLevel(logging.ERROR)
