@@ -29,9 +29,7 @@ def response_of(flow: http.HTTPFlow) -> Response | None:
     if flow.response is None:
         return None
     body, headers = _decoded(flow.response)
-    return Response(
-        status=flow.response.status_code, headers=headers, body=body, reason=flow.response.reason
-    )
+    return Response(status=flow.response.status_code, headers=headers, body=body, reason=flow.response.reason)
 
 
 def client_of(flow: http.HTTPFlow) -> str:
@@ -70,4 +68,7 @@ def refresh_request(flow: http.HTTPFlow) -> Exchange:
 
 
 def make_response(response: Response) -> http.Response:
-    return http.Response.make(response.status, response.body, response.headers.items())
+    fields = [
+        (k.encode("latin-1", "replace"), v.encode("utf-8", "surrogateescape")) for k, v in response.headers
+    ]
+    return http.Response.make(response.status, response.body, fields)

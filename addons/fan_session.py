@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
-from mitmproxy import ctx, http
+from mitmproxy import ctx, exceptions, http
 
 from addons.convert import exchange_of, make_response, refresh_request
 from proxy.fan_session import FanSessionGuard, SidPolicy
@@ -28,7 +29,7 @@ class FanSession:
         self.guard = FanSessionGuard()
         self.finished: list[Finding] = []
 
-    def load(self, loader) -> None:  # type: ignore[no-untyped-def]
+    def load(self, loader: Any) -> None:
         loader.add_option(
             "tm_sid",
             str,
@@ -38,8 +39,17 @@ class FanSession:
         )
 
     def configure(self, updated: set[str]) -> None:
-        if "tm_sid" in updated and ctx.options.tm_sid != self.guard.policy:
-            self.guard.set_policy(SidPolicy(ctx.options.tm_sid))
+        if "tm_sid" not in updated:
+            return
+        try:
+            policy = SidPolicy(ctx.options.tm_sid)
+        except ValueError:
+            choices = ", ".join(p.value for p in SidPolicy)
+            raise exceptions.OptionsError(
+                f"tm_sid must be one of {choices}, not {ctx.options.tm_sid!r}"
+            ) from None
+        if policy is not self.guard.policy:
+            self.guard.set_policy(policy)
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:

@@ -136,7 +136,9 @@ def _expired_message_location(headers: list[tuple[str, str]], body: bytes, parse
 class PriceMismatch(Rule):
     id = "price-mismatch"
     severity = Severity.ERROR
-    summary = "A reserve charged a different price than the fan was shown in Top Picks or than the request named."
+    summary = (
+        "A reserve charged a different price than the fan was shown in Top Picks or than the request named."
+    )
 
     def on_response(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
         request, response = exchange.request, exchange.response
