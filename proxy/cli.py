@@ -108,7 +108,6 @@ def sandbox(listen: tuple[str, int], seed: int, session_ttl: float, quota: int |
     from .sandbox.server import serve_forever
 
     host, port = listen
-    warn_if_exposed(host, "the sandbox")
     serve_forever(f"{host}:{port}", seed=seed, session_ttl=session_ttl, quota=quota)
 
 
