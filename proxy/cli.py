@@ -58,6 +58,13 @@ def proxy_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="mitmproxy's folder for its CA certificate (regular mode HTTPS).",
         ),
         click.option("--ssl-insecure", is_flag=True, help="Do not verify the upstream's TLS certificate."),
+        click.option(
+            "--upstream-timeout",
+            type=click.FloatRange(min=0),
+            default=30.0,
+            show_default=True,
+            help="Seconds to wait for the upstream before answering 502 (0: wait forever).",
+        ),
         click.option("-v", "--verbose", is_flag=True, help="Also show mitmproxy's own log."),
     ]
     for decorator in reversed(decorators):
@@ -123,6 +130,7 @@ def run(
     sid: str,
     confdir: str,
     ssl_insecure: bool,
+    upstream_timeout: float,
     verbose: bool,
 ) -> None:
     """Run the fan-session proxy in front of Ticketmaster (or the sandbox).
@@ -133,6 +141,7 @@ def run(
       curl -X POST 'http://127.0.0.1:8080/partners/v1/events/2000527EE48A9334/cart?apikey=KEY' ...
     """
     from addons.fan_session import FanSession
+    from addons.upstream_timeout import UpstreamTimeout
 
     from .mitm_master import ProxySettings
 
@@ -145,7 +154,8 @@ def run(
         confdir=confdir,
         ssl_insecure=ssl_insecure,
     )
-    run_proxy(settings, [fan_session], {"tm_sid": sid}, verbose)
+    options = {"tm_sid": sid, "tm_upstream_timeout": upstream_timeout}
+    run_proxy(settings, [UpstreamTimeout(), fan_session], options, verbose)
     print_summary(fan_session)
 
 
