@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .audit.cli import audit_command
 from .netaddr import ListenAddressError, parse_listen, warn_if_exposed
 from .ticketmaster import DEFAULT_UPSTREAM
 
@@ -181,6 +182,8 @@ def print_summary(fan_session: Any) -> None:
         print(f"  {line}")
     sys.stdout.flush()
 
+
+main.add_command(audit_command)
 
 if __name__ == "__main__":
     main()

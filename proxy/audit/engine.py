@@ -26,6 +26,8 @@ class Rule:
     id: ClassVar[str]
     severity: ClassVar[Severity]
     summary: ClassVar[str]
+    recording_only: ClassVar[bool] = False
+    """Judges recordings only: live traffic legitimately carries what it looks for (the apikey)."""
 
     def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
         return ()
@@ -89,17 +91,19 @@ class AuditEngine:
 
 
 def traffic_events(exchanges: Iterable[Exchange]) -> Iterator[tuple[bool, Exchange]]:
-    """Requests and responses in time order, as `(is_response, exchange)`.
+    """Requests and ends in time order, as `(is_end, exchange)`.
 
-    At equal times a response comes before another exchange's request (the calls did not overlap),
-    but never before its own request.
+    An exchange ends with its response, or without one at its recorded end (a failed upstream call,
+    as the proxy's error hook ends it live); one with neither never ends. At equal times an end comes
+    before another exchange's request (the calls did not overlap), but never before its own request.
     """
     events: list[tuple[float, int, int, bool, Exchange]] = []
     for seq, ex in enumerate(exchanges):
         events.append((ex.started_at, 1, seq, False, ex))
-        if ex.response is not None:
-            end = ex.ended_at if ex.ended_at is not None else ex.started_at
-            events.append((end, 2 if end <= ex.started_at else 0, seq, True, ex))
+        if ex.response is None and ex.ended_at is None:
+            continue
+        end = ex.ended_at if ex.ended_at is not None else ex.started_at
+        events.append((end, 2 if end <= ex.started_at else 0, seq, True, ex))
     events.sort(key=lambda e: (e[0], e[1], e[2]))
     for _, _, _, is_response, ex in events:
         yield is_response, ex
@@ -107,8 +111,13 @@ def traffic_events(exchanges: Iterable[Exchange]) -> Iterator[tuple[bool, Exchan
 
 def audit_exchanges(exchanges: Iterable[Exchange], rules: Sequence[Rule] | None = None) -> list[Finding]:
     """Run the rules over recorded traffic, exactly as the proxy would have seen it live."""
+    return audit_events(traffic_events(exchanges), rules)
+
+
+def audit_events(events: Iterable[tuple[bool, Exchange]], rules: Sequence[Rule] | None = None) -> list[Finding]:
+    """Run the rules over `traffic_events` (wrapped, say, in a progress bar)."""
     engine = AuditEngine(rules)
-    for is_response, ex in traffic_events(exchanges):
+    for is_response, ex in events:
         if is_response:
             engine.response(ex)
         else:

@@ -1,9 +1,17 @@
-"""The audit rules, one small class each. `all_rules()` gives a fresh, stateful set for one engine."""
+"""The audit rules, one small class each. `all_rules()` gives a fresh, stateful set for one engine.
+
+A rule class may set `recording_only = True`: it judges recordings (offline) and is left out of
+live auditing, where the traffic legitimately carries what it looks for (e.g. the apikey).
+Each rule is documented in docs/rules.md.
+"""
 
 from __future__ import annotations
 
 from ..engine import Rule
+from .cart import AbandonedCart, CommitNotPut, ConcurrentCartCalls, PollingTooFast
 from .fan_session import PriceMismatch, SessionExpired, SidExpired, SidMalformed, SidMissing, SidUnknown
+from .quota import RateLimitRetry
+from .security import ExpiredAccessToken, SecretInRecording, UnencryptedCard
 
 RULE_CLASSES: list[type[Rule]] = [
     SidMissing,
@@ -12,14 +20,23 @@ RULE_CLASSES: list[type[Rule]] = [
     SidExpired,
     SessionExpired,
     PriceMismatch,
+    ConcurrentCartCalls,
+    AbandonedCart,
+    CommitNotPut,
+    PollingTooFast,
+    RateLimitRetry,
+    UnencryptedCard,
+    ExpiredAccessToken,
+    SecretInRecording,
 ]
 
 SID_RULES = frozenset({"sid-missing", "sid-malformed", "sid-unknown", "sid-expired"})
 
 
-def all_rules(live: bool = False, disabled: frozenset[str] = frozenset()) -> list[Rule]:
-    return [cls() for cls in RULE_CLASSES if cls.id not in disabled]
+def all_rules(disabled: frozenset[str] = frozenset(), live: bool = False) -> list[Rule]:
+    """A fresh set of rules for one engine: offline by default; `live=True` for the proxy."""
+    return [cls() for cls in RULE_CLASSES if cls.id not in disabled and not (live and cls.recording_only)]
 
 
-def rule_ids() -> list[str]:
-    return [cls.id for cls in RULE_CLASSES]
+def rule_ids(live: bool = False) -> list[str]:
+    return [cls.id for cls in RULE_CLASSES if not (live and cls.recording_only)]

@@ -6,7 +6,7 @@ so that the price charged is the price the fan was shown.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from ...exchange import Exchange, Request
 from ...findings import Finding, Severity
@@ -20,10 +20,10 @@ from ...ticketmaster import (
     classify_cart_call,
     is_resale_ticket,
     looks_like_session_id,
-    mentions_session_expired,
     reserved_tickets,
 )
 from ..engine import Rule
+from ..partner_api import PendingPolls, polling_instruction
 
 PRICE_TOLERANCE = 0.005
 
@@ -120,42 +120,54 @@ class SessionExpired(Rule):
         response = exchange.response
         if response is None:
             return
-        where = _expired_message_location(response.headers.items(), response.body, response.json())
+        where = _expired_message_location(response.headers.items(), response.body)
         if where:
             yield self.finding(exchange, f"{SESSION_EXPIRED_MESSAGE} in the response {where}", where=where)
 
 
-def _expired_message_location(headers: list[tuple[str, str]], body: bytes, parsed: object) -> str | None:
+def _expired_message_location(headers: list[tuple[str, str]], body: bytes) -> str | None:
+    """Where the message travelled: a plain search, as it may sit in any field, array or header."""
     if any(SESSION_EXPIRED_MESSAGE in v for _, v in headers):
         return "headers"
-    if parsed is not None:
-        return "body" if mentions_session_expired(parsed) else None
     return "body" if SESSION_EXPIRED_MESSAGE.encode() in body else None
 
 
 class PriceMismatch(Rule):
     id = "price-mismatch"
     severity = Severity.ERROR
-    summary = (
-        "A reserve charged a different price than the fan was shown in Top Picks or than the request named."
-    )
+    summary = "A reserve charged a different price than the fan was shown in Top Picks or than the request named."
+
+    def __init__(self) -> None:
+        self._polled_reserves: PendingPolls[Exchange] = PendingPolls()
 
     def on_response(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
-        request, response = exchange.request, exchange.response
-        if response is None or response.status != 200:
+        """Judge a reserve's answer: given directly, or at the end of its polling."""
+        response = exchange.response
+        if response is None:
             return
-        if classify_cart_call(request.method, request.path) is not CartCall.RESERVE:
+        reserve = exchange
+        if exchange.request.method.upper() == "GET":
+            reserve = self._polled_reserves.pop(exchange.request.url) or exchange
+        if classify_cart_call(reserve.request.method, reserve.request.path) is not CartCall.RESERVE:
             return
+        instruction = polling_instruction(response)
+        if instruction is not None:
+            self._polled_reserves.add(instruction.url, reserve)
+        elif response.status == 200:
+            yield from self._check_charges(exchange, reserve.request, response.json(), sessions)
+
+    def _check_charges(
+        self, exchange: Exchange, request: Request, answer: object, sessions: SessionTable
+    ) -> Iterator[Finding]:
         asked = {t.ticket_id: t.price_amount for t in reserved_tickets(request.json())}
         sid = single_well_formed_id(request)
         session = sessions.get(sid) if sid else None
-        for item in charged_items(response.json()):
+        for item in charged_items(answer):
             shown = _shown_price(sessions, session, exchange.client_host, item.ticket_id, item.offer_id)
             if shown is not None and abs(shown - item.unit_price) > PRICE_TOLERANCE:
                 yield self.finding(
                     exchange,
-                    f"ticket {item.ticket_id[:48]} charged {item.unit_price:.2f} but Top Picks showed "
-                    f"{shown:.2f}",
+                    f"ticket {item.ticket_id[:48]} charged {item.unit_price:.2f} but Top Picks showed {shown:.2f}",
                     shown=shown,
                     charged=item.unit_price,
                     ticket=item.ticket_id,
@@ -165,8 +177,7 @@ class PriceMismatch(Rule):
             if amount is not None and abs(amount - item.unit_price) > PRICE_TOLERANCE:
                 yield self.finding(
                     exchange,
-                    f"ticket {item.ticket_id[:48]} charged {item.unit_price:.2f} but the reserve asked "
-                    f"for {amount:.2f}",
+                    f"ticket {item.ticket_id[:48]} charged {item.unit_price:.2f} but the reserve asked for {amount:.2f}",
                     requested=amount,
                     charged=item.unit_price,
                     ticket=item.ticket_id,
