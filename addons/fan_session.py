@@ -22,6 +22,7 @@ from proxy.ticketmaster import SESSION_HEADER
 logger = logging.getLogger(__name__)
 
 FINDINGS_KEY = "tmproxy.findings"
+BLOCKED_KEY = "tmproxy.blocked"
 
 
 class FanSession:
@@ -62,16 +63,16 @@ class FanSession:
         report(flow, verdict.findings)
         if verdict.block is not None:
             flow.response = make_response(verdict.block)
-            flow.metadata["tmproxy.blocked"] = True
+            flow.metadata[BLOCKED_KEY] = True
 
     def response(self, flow: http.HTTPFlow) -> None:
-        if flow.metadata.get("tmproxy.blocked"):
+        if flow.metadata.get(BLOCKED_KEY):
             return
         report(flow, self.guard.response(exchange_of(flow)))
 
     def error(self, flow: http.HTTPFlow) -> None:
         """A failed upstream call still ends the cart call, or it would look in flight forever."""
-        if flow.response is None and not flow.metadata.get("tmproxy.blocked"):
+        if flow.response is None and not flow.metadata.get(BLOCKED_KEY):
             report(flow, self.guard.response(exchange_of(flow)))
 
     def done(self) -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from . import __version__
 from .audit.cli import audit_command
+from .cassette import CassetteError, load_cassette
 from .netaddr import ListenAddressError, parse_listen, warn_if_exposed
+from .recording import CassettePlan, OnMiss, RecordMode, UpstreamUnknownError, infer_upstream
 from .ticketmaster import DEFAULT_UPSTREAM
 
 DEFAULT_PROXY_LISTEN = "127.0.0.1:8080"
@@ -124,16 +127,7 @@ def sandbox(listen: tuple[str, int], seed: int, session_ttl: float, quota: int |
     "--upstream", default=DEFAULT_UPSTREAM, show_default=True, help="Ticketmaster, or the sandbox's URL."
 )
 @proxy_options
-def run(
-    upstream: str,
-    listen: tuple[str, int],
-    mode: str,
-    sid: str,
-    confdir: str,
-    ssl_insecure: bool,
-    upstream_timeout: float,
-    verbose: bool,
-) -> None:
+def run(upstream: str, **proxy: Any) -> None:
     """Run the fan-session proxy in front of Ticketmaster (or the sandbox).
 
     \b
@@ -141,12 +135,126 @@ def run(
       tmproxy run --upstream http://127.0.0.1:9000 --listen 127.0.0.1:8080 --sid enforce
       curl -X POST 'http://127.0.0.1:8080/partners/v1/events/2000527EE48A9334/cart?apikey=KEY' ...
     """
+    serve_proxy(upstream, **proxy)
+
+
+@main.command()
+@click.argument("cassette", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--upstream", default=DEFAULT_UPSTREAM, show_default=True, help="Ticketmaster, or the sandbox's URL."
+)
+@click.option(
+    "--record-mode",
+    type=click.Choice([m.value for m in RecordMode]),
+    default=RecordMode.ONCE.value,
+    show_default=True,
+    help="vcrpy's record modes: once, new_episodes, all, none.",
+)
+@click.option(
+    "--record-as",
+    default="",
+    help="Record URLs at this origin instead of the upstream's (e.g. https://app.ticketmaster.com).",
+)
+@proxy_options
+def record(cassette: Path, upstream: str, record_mode: str, record_as: str, **proxy: Any) -> None:
+    """Record traffic through the proxy to a vcrpy-compatible cassette, secrets redacted.
+
+    Each interaction is appended as it completes, so a crash loses at most those in flight.
+
+    \b
+    Example:
+      tmproxy record cassettes/checkout.yaml --upstream http://127.0.0.1:9000 \
+          --record-as https://app.ticketmaster.com --record-mode new_episodes
+    """
+    plan = CassettePlan.for_record_mode(RecordMode(record_mode), cassette_has_interactions(cassette))
+    serve_proxy(upstream, cassette=cassette, plan=plan, record_as=record_as, **proxy)
+
+
+@main.command()
+@click.argument("cassette", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--upstream",
+    default=None,
+    help="Where misses go and, in reverse mode, the origin served (default: the cassette's one host).",
+)
+@click.option(
+    "--on-miss",
+    type=click.Choice([m.value for m in OnMiss]),
+    default=OnMiss.ERROR.value,
+    show_default=True,
+    help="error: answer 404 naming the closest recordings; forward: pass upstream and record.",
+)
+@click.option(
+    "--latency",
+    type=click.Choice(["none", "recorded"]),
+    default="none",
+    show_default=True,
+    help="Serve at once, or after each interaction's recorded duration.",
+)
+@click.option(
+    "--repeat",
+    type=click.Choice(["repeat_last", "exhaust"]),
+    default="repeat_last",
+    show_default=True,
+    help="After the last recording of a repeated request: serve it again, or miss.",
+)
+@proxy_options
+def replay(
+    cassette: Path, upstream: str | None, on_miss: str, latency: str, repeat: str, **proxy: Any
+) -> None:
+    """Serve a cassette offline, with fan sessions shifted to be valid now.
+
+    \b
+    Example:
+      tmproxy replay cassettes/compliant.yaml --listen 127.0.0.1:8080
+      curl 'http://127.0.0.1:8080/top-picks/v1/events/2000527EE48A9334?apikey=REDACTED'
+    """
+    if upstream is None:
+        upstream = DEFAULT_UPSTREAM if proxy["mode"] == "regular" else upstream_of_cassette(cassette)
+    plan = CassettePlan.for_replay(OnMiss(on_miss))
+    options = {"tm_latency": latency, "tm_repeat": repeat}
+    serve_proxy(upstream, cassette=cassette, plan=plan, extra_options=options, **proxy)
+
+
+def cassette_has_interactions(path: Path) -> bool:
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    try:
+        return bool(load_cassette(path).exchanges)
+    except CassetteError as exc:
+        raise click.ClickException(f"{exc} (the file was left as it is)") from None
+
+
+def upstream_of_cassette(path: Path) -> str:
+    try:
+        return infer_upstream(load_cassette(path).exchanges)
+    except (CassetteError, UpstreamUnknownError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def serve_proxy(
+    upstream: str,
+    *,
+    listen: tuple[str, int],
+    mode: str,
+    sid: str,
+    confdir: str,
+    ssl_insecure: bool,
+    upstream_timeout: float,
+    verbose: bool,
+    cassette: Path | None = None,
+    plan: CassettePlan | None = None,
+    record_as: str = "",
+    extra_options: dict[str, Any] | None = None,
+) -> None:
+    """Run the proxy with tmproxy's addons until SIGINT/SIGTERM, then print the summary."""
     from addons.fan_session import FanSession
+    from addons.recorder import Recorder
+    from addons.replayer import Replayer
     from addons.upstream_timeout import UpstreamTimeout
 
-    from .mitm_master import ProxySettings
+    from .mitm_master import ProxySettings, ProxyStartError, install_console_logging, serve
 
-    fan_session = FanSession()
     settings = ProxySettings(
         listen_host=listen[0],
         listen_port=listen[1],
@@ -155,30 +263,39 @@ def run(
         confdir=confdir,
         ssl_insecure=ssl_insecure,
     )
-    options = {"tm_sid": sid, "tm_upstream_timeout": upstream_timeout}
-    run_proxy(settings, [UpstreamTimeout(), fan_session], options, verbose)
-    print_summary(fan_session)
-
-
-def run_proxy(settings: Any, addons: list[Any], option_updates: dict[str, Any], verbose: bool) -> None:
-    """Serve until SIGINT/SIGTERM; a startup failure is a clear message and exit 1."""
-    from .mitm_master import ProxyStartError, install_console_logging, serve
-
+    fan_session, replayer, recorder = FanSession(), Replayer(), Recorder()
+    options: dict[str, Any] = {
+        "tm_sid": sid,
+        "tm_upstream_timeout": upstream_timeout,
+        **(extra_options or {}),
+    }
+    if cassette is not None and plan is not None:
+        options["tm_on_miss"] = plan.on_miss.value
+        options["tm_replay"] = str(cassette) if plan.replay else ""
+        options["tm_record"] = str(cassette) if plan.record else ""
+        options["tm_record_as"] = record_as
     warn_if_exposed(settings.listen_host, "the proxy")
     install_console_logging(verbose)
+    addons = [UpstreamTimeout(), fan_session, replayer, recorder]
     try:
-        asyncio.run(serve(settings, addons, announce_listening, option_updates))
+        asyncio.run(serve(settings, addons, announce_listening, options))
     except ProxyStartError as exc:
         raise click.ClickException(str(exc)) from None
+    print_summary(fan_session, replayer, recorder, cassette)
 
 
 def announce_listening(url: str) -> None:
     print(f"listening on {url}", flush=True)
 
 
-def print_summary(fan_session: Any) -> None:
+def print_summary(fan_session: Any, replayer: Any, recorder: Any, cassette: Path | None) -> None:
+    lines = fan_session.guard.summary().lines()
+    if replayer.index is not None:
+        lines.append(replayer.index.usage().summary_line())
+    if cassette is not None and (recorder.recorded or recorder.refused):
+        lines.append(f"recorded: {recorder.recorded} interactions to {cassette} ({recorder.refused} refused)")
     print("summary:")
-    for line in fan_session.guard.summary().lines():
+    for line in lines:
         print(f"  {line}")
     sys.stdout.flush()
 

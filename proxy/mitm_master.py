@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mitmproxy import ctx, master, options
+from mitmproxy import ctx, exceptions, master, options
 from mitmproxy.addons import core, disable_h2c, next_layer, proxyserver, tlsconfig
 
 from .netaddr import url_host
@@ -91,8 +91,10 @@ async def serve(
     """Run the proxy until SIGINT or SIGTERM; raise ProxyStartError if it could not start."""
     announce = Announce(on_listening)
     m = build_master(settings, addons, announce)
-    if option_updates:
-        m.options.update(**option_updates)
+    try:
+        m.options.update(**(option_updates or {}))
+    except exceptions.OptionsError as exc:
+        raise ProxyStartError(str(exc)) from None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, m.shutdown)

@@ -1,0 +1,86 @@
+"""mitmproxy addon: serve responses from a cassette, offline.
+
+    mitmdump -s addons/replayer.py --set tm_replay=cassettes/compliant.yaml \
+        --set connection_strategy=lazy --mode reverse:https://app.ticketmaster.com
+
+A miss is answered with a 404 that names the closest recorded requests, or forwarded upstream
+(`tm_on_miss=forward`, where the recorder appends it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from mitmproxy import ctx, exceptions, http
+
+from addons.convert import exchange_of, make_response
+from proxy.cassette import CassetteError, load_cassette
+from proxy.recording import OnMiss, miss_response, recorded_latency, replayed_response
+from proxy.replay import EXHAUST, REPEAT_LAST, ReplayIndex
+
+logger = logging.getLogger(__name__)
+
+REPLAYED_KEY = "tmproxy.replayed"
+MISSED_KEY = "tmproxy.replay_miss"
+
+
+class Replayer:
+    def __init__(self) -> None:
+        self.index: ReplayIndex | None = None
+
+    def load(self, loader: Any) -> None:
+        loader.add_option("tm_replay", str, "", "Cassette to serve responses from (empty: no replay).")
+        loader.add_option(
+            "tm_on_miss",
+            str,
+            OnMiss.ERROR.value,
+            "A request with no recording: error (404 naming the closest recordings) or forward upstream.",
+            choices=[m.value for m in OnMiss],
+        )
+        loader.add_option(
+            "tm_latency",
+            str,
+            "none",
+            "Serve replayed responses at once (none) or after their recorded duration (recorded).",
+            choices=["none", "recorded"],
+        )
+        loader.add_option(
+            "tm_repeat",
+            str,
+            REPEAT_LAST,
+            "After the last recording of a repeated request: serve it again (repeat_last) or miss (exhaust).",
+            choices=[REPEAT_LAST, EXHAUST],
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if not updated & {"tm_replay", "tm_repeat"}:
+            return
+        if not ctx.options.tm_replay:
+            self.index = None
+            return
+        try:
+            cassette = load_cassette(ctx.options.tm_replay)
+        except CassetteError as exc:
+            raise exceptions.OptionsError(f"tm_replay: {exc}") from None
+        self.index = ReplayIndex(cassette.exchanges, on_exhausted=ctx.options.tm_repeat)
+        logger.info(f"replaying {len(self.index)} interactions from {ctx.options.tm_replay}")
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if self.index is None or flow.response is not None:
+            return
+        result = self.index.play(exchange_of(flow).request)
+        if result.exchange is not None:
+            if ctx.options.tm_latency == "recorded":
+                await asyncio.sleep(recorded_latency(result.exchange))
+            flow.response = make_response(replayed_response(result.exchange, time.time()))
+            flow.metadata[REPLAYED_KEY] = result.exchange.id
+        elif ctx.options.tm_on_miss == OnMiss.ERROR and result.near_miss is not None:
+            logger.warning(result.near_miss.summary_line())
+            flow.response = make_response(miss_response(result.near_miss))
+            flow.metadata[MISSED_KEY] = True
+
+
+addons = [Replayer()]

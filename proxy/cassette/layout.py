@@ -1,0 +1,210 @@
+"""The byte layout of a tmproxy cassette file, which is a plain vcrpy cassette at every moment.
+
+    version: 1
+    metadata:
+      created: '2024-05-01T12:00:00Z'
+      tmproxy: 0.1.0
+    interactions: []                 <- while empty; the first append overwrites " []" in place
+    interactions:
+    - {                              <- one item per interaction, in JSON syntax (a YAML flow mapping)
+        "request": {...},
+        "response": {...},
+        "tmproxy": {...}
+      }
+    # tmproxy:end json               <- a YAML comment closing each complete item
+
+Each item is appended in one write, and its closing comment is part of that write: whatever follows the
+last closing comment is a torn item left by an interrupted write. Items are JSON (every JSON document
+that `render_item` produces is also YAML that means the same) because `json.loads` is far faster than
+any YAML loader; an item that JSON cannot carry (a binary body, a float YAML 1.1 would read as a
+string) is written as block YAML instead and says so in its closing comment.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from proxy.cassette.errors import CassetteError
+
+VERSION_LINE = b"version: 1\n"
+INTERACTIONS_KEY = b"\ninteractions:"
+EMPTY_INTERACTIONS = b" []\n"
+END_MARKER = b"\n# tmproxy:end "
+JSON_STYLE = "json"
+YAML_STYLE = "yaml"
+
+try:
+    from yaml import CSafeDumper as _Dumper
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # PyYAML built without libyaml
+    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+
+class CassetteLoader(_Loader):
+    """Safe YAML plus the harmless Python string and tuple tags that old vcrpy cassettes contain.
+
+    Every other `!!python/...` tag (objects, modules, `apply`) is refused: a cassette is untrusted input.
+    """
+
+
+def _construct_str(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+def _construct_tuple(loader: yaml.SafeLoader, node: yaml.Node) -> tuple[Any, ...]:
+    return tuple(loader.construct_sequence(node))  # type: ignore[arg-type]
+
+
+CassetteLoader.add_constructor("tag:yaml.org,2002:python/str", _construct_str)
+CassetteLoader.add_constructor("tag:yaml.org,2002:python/unicode", _construct_str)
+CassetteLoader.add_constructor("tag:yaml.org,2002:python/tuple", _construct_tuple)
+
+# Characters YAML may not hold raw (non-printable) or would read as line breaks: escaped as \uXXXX,
+# which JSON and YAML both understand.
+_NOT_YAML_SAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+
+def _escape_for_yaml(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def safe_load(text: str | bytes, path: str | None = None, first_line: int = 1) -> Any:
+    """Load YAML with `CassetteLoader`; any failure becomes a CassetteError naming the file and line."""
+    try:
+        return yaml.load(text, Loader=CassetteLoader)  # noqa: S506 - CassetteLoader is a safe loader
+    except yaml.constructor.ConstructorError as exc:
+        raise CassetteError(
+            f"refused an unsafe or unknown YAML tag ({exc.problem})", path, _error_line(exc, first_line)
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        raise CassetteError(f"not valid YAML: {exc.problem}", path, _error_line(exc, first_line)) from None
+    except yaml.YAMLError as exc:
+        raise CassetteError(f"not valid YAML: {exc}", path) from None
+
+
+def _error_line(exc: yaml.MarkedYAMLError, first_line: int) -> int | None:
+    mark = exc.problem_mark or exc.context_mark
+    return first_line + mark.line if mark is not None else None
+
+
+def render_header(metadata: Mapping[str, Any]) -> bytes:
+    """`version` and `metadata`, then an empty `interactions` list that the first append replaces."""
+    head = yaml.dump(
+        {"version": 1, "metadata": dict(metadata)},
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+    )
+    return head.encode("utf-8") + INTERACTIONS_KEY[1:] + EMPTY_INTERACTIONS
+
+
+def _json_safe(value: Any) -> bool:
+    """Whether JSON syntax means the same to a YAML 1.1 loader: no bytes, and floats written with a dot."""
+    if isinstance(value, str | bool | int) or value is None:
+        return True
+    if isinstance(value, float):
+        text = repr(value)
+        return math.isfinite(value) and "." in text and "e" not in text
+    if isinstance(value, Mapping):
+        return all(_json_safe(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_json_safe(v) for v in value)
+    return False
+
+
+def _render_json(interaction: Mapping[str, Any]) -> str:
+    text = json.dumps(interaction, ensure_ascii=False, indent=2)
+    text = _NOT_YAML_SAFE.sub(_escape_for_yaml, text)
+    # Continuation lines indented past the sequence dash, as YAML flow content must be.
+    return "- " + text.replace("\n", "\n  ") + "\n"
+
+
+def _render_yaml(interaction: Mapping[str, Any]) -> str:
+    text: str = yaml.dump(
+        [dict(interaction)],
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=2**31 - 1,  # never fold a line: a folded secret would hide from the canary
+    )
+    return text
+
+
+def render_item(interaction: Mapping[str, Any]) -> str:
+    """One interaction as the text appended to the file, closing comment (which names its style) included."""
+    if _json_safe(interaction):
+        style, text = JSON_STYLE, _render_json(interaction)
+    else:
+        style, text = YAML_STYLE, _render_yaml(interaction)
+    return text + END_MARKER[1:].decode() + style + "\n"
+
+
+@dataclass
+class Item:
+    style: str
+    start: int
+    end: int
+
+
+@dataclass
+class Layout:
+    """Where things are in a tmproxy cassette file (byte offsets)."""
+
+    header_end: int
+    items: list[Item] = field(default_factory=list)
+    complete_end: int = 0  # end of the last complete item (or of the empty list)
+    empty_at: int | None = None  # offset of " []" while the cassette has no interactions
+
+    def tail(self, data: bytes) -> bytes:
+        """What follows the last complete item: empty, or a torn item."""
+        return data[self.complete_end :]
+
+
+def split_layout(data: bytes) -> Layout | None:
+    """The layout of a file written by tmproxy, or None for anything else (e.g. a cassette vcrpy wrote)."""
+    if not data.startswith(VERSION_LINE):
+        return None
+    key = data.find(INTERACTIONS_KEY)
+    if key < 0:
+        return None
+    after = key + len(INTERACTIONS_KEY)
+    if data.startswith(EMPTY_INTERACTIONS, after):
+        return Layout(header_end=key + 1, complete_end=after + len(EMPTY_INTERACTIONS), empty_at=after)
+    if not data.startswith(b"\n", after):
+        return None
+    layout = Layout(header_end=key + 1, complete_end=after, empty_at=after)
+    start = after + 1
+    while (marker := data.find(END_MARKER, start - 1)) >= 0:
+        line_end = data.find(b"\n", marker + 1)
+        if line_end < 0:
+            break
+        style = data[marker + len(END_MARKER) : line_end].decode("ascii", "replace")
+        layout.items.append(Item(style, start, marker + 1))
+        start = layout.complete_end = line_end + 1
+        layout.empty_at = None
+    return layout
+
+
+def parse_item(data: bytes, item: Item, path: str | None) -> Any:
+    """One item's interaction dict; JSON items fall back to YAML (a hand-edited item may be either)."""
+    chunk = data[item.start : item.end]
+    if item.style == JSON_STYLE:
+        try:
+            return json.loads(chunk[2:])
+        except ValueError:
+            pass
+    first_line = data.count(b"\n", 0, item.start) + 1
+    loaded = safe_load(chunk, path, first_line)
+    if not isinstance(loaded, list) or len(loaded) != 1:
+        raise CassetteError("an interactions item must be a single list entry", path, first_line)
+    return loaded[0]

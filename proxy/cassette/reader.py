@@ -1,0 +1,149 @@
+"""Reading cassettes: tmproxy's own (fast path) and any version-1 cassette vcrpy wrote, into `Exchange`s.
+
+Only safe YAML is ever loaded (`layout.CassetteLoader`): a cassette is untrusted input. A tmproxy file whose
+last item was torn by an interrupted write is read without that item, with a warning; the writer's
+open-for-append truncates the torn bytes away (`CassetteWriter`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from proxy.cassette.errors import CassetteError
+from proxy.cassette.format import (
+    CASSETTE_VERSION,
+    TMPROXY_KEY,
+    interaction_to_exchange,
+    is_complete_interaction,
+)
+from proxy.cassette.layout import Layout, parse_item, safe_load, split_layout
+from proxy.exchange import Exchange
+from proxy.findings import Finding
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Cassette:
+    """A loaded cassette: its exchanges in file order, their findings, metadata, and load warnings."""
+
+    path: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    exchanges: list[Exchange] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_cassette(path: str | Path) -> Cassette:
+    """Load a cassette file; raises CassetteError for anything that is not a usable cassette."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise CassetteError(f"cannot read: {exc.strerror or exc}", path) from None
+    return parse_cassette(data, str(path))
+
+
+def parse_cassette(data: bytes, path: str = "<cassette>") -> Cassette:
+    """Parse the bytes of a cassette file (see `load_cassette`)."""
+    if not data.strip():
+        raise CassetteError("empty file, not a cassette", path)
+    own = inspect_tmproxy_file(data, path)
+    if own is not None:
+        metadata = own.metadata
+        items = [parse_item(data, item, path) for item in own.layout.items] + own.unmarked
+        warnings = [own.torn] if own.torn else []
+    else:
+        metadata, items = _read_any_layout(data, path)
+        warnings = []
+    cassette = Cassette(path=path, metadata=metadata, warnings=warnings)
+    for index, item in enumerate(items):
+        try:
+            exchange, findings = interaction_to_exchange(item, index)
+        except CassetteError as exc:
+            raise CassetteError(f"interaction {index}: {exc.reason}", path) from None
+        cassette.exchanges.append(exchange)
+        cassette.findings.extend(findings)
+    return cassette
+
+
+@dataclass
+class TmproxyFile:
+    """A file in tmproxy's append-only layout, and the state of what follows its last complete item."""
+
+    layout: Layout
+    metadata: dict[str, Any]
+    unmarked: list[Any]  # whole items without a closing comment (added by hand): kept
+    torn: str | None  # the warning when a torn item follows: ignored, and truncated by the writer
+
+
+def inspect_tmproxy_file(data: bytes, path: str) -> TmproxyFile | None:
+    """The layout of a file tmproxy wrote (its metadata has a `tmproxy` key), or None for any other file."""
+    layout = split_layout(data)
+    if layout is None:
+        return None
+    header = safe_load(data[: layout.header_end], path)
+    metadata = header.get("metadata") if isinstance(header, Mapping) else None
+    if not isinstance(metadata, Mapping) or TMPROXY_KEY not in metadata:
+        return None
+    _check_document(header, path, needs_interactions=False)
+    unmarked, torn = _classify_tail(data, layout, path)
+    return TmproxyFile(layout, dict(metadata), unmarked, torn)
+
+
+def _classify_tail(data: bytes, layout: Layout, path: str) -> tuple[list[Any], str | None]:
+    """After the last closing comment: nothing, whole items (kept), or a torn item (a warning)."""
+    tail = layout.tail(data)
+    if not tail.strip():
+        return [], None
+    try:
+        items = safe_load(tail.lstrip(b"\n"), path)
+    except CassetteError:
+        items = None
+    if isinstance(items, list) and items and all(is_complete_interaction(i) for i in items):
+        return items, None
+    warning = (
+        f"{path}: ignored a torn last interaction ({len(tail)} bytes after byte {layout.complete_end}), "
+        "left by an interrupted write"
+    )
+    log.warning("%s", warning)
+    return [], warning
+
+
+def _read_any_layout(data: bytes, path: str) -> tuple[dict[str, Any], list[Any]]:
+    document = _check_document(safe_load(data, path), path, needs_interactions=True)
+    return _metadata(document), document.get("interactions") or []
+
+
+def _check_document(document: Any, path: str, needs_interactions: bool) -> Mapping[str, Any]:
+    """A cassette is a mapping with `version: 1` and a list of `interactions` (null counts as empty)."""
+    if (
+        isinstance(document, list)
+        and document
+        and isinstance(document[0], Mapping)
+        and "request" in document[0]
+    ):
+        raise CassetteError(
+            "an old (pre-1.0) vcrpy cassette: migrate it with `python -m vcr.migration`", path
+        )
+    if not isinstance(document, Mapping):
+        raise CassetteError(
+            f"not a cassette: the top level is a {type(document).__name__}, not a mapping", path
+        )
+    if needs_interactions and "interactions" not in document:
+        raise CassetteError("not a cassette: it has no 'interactions'", path)
+    version = document.get("version")
+    if version != CASSETTE_VERSION:
+        raise CassetteError(f"unsupported cassette version {version!r}: tmproxy reads version 1", path)
+    interactions = document.get("interactions")
+    if interactions is not None and not isinstance(interactions, list):
+        raise CassetteError("'interactions' must be a list", path)
+    return document
+
+
+def _metadata(document: Mapping[str, Any]) -> dict[str, Any]:
+    metadata = document.get("metadata")
+    return dict(metadata) if isinstance(metadata, Mapping) else {}

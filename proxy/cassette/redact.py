@@ -1,0 +1,547 @@
+"""Redaction: the secrets of an exchange replaced by placeholders before anything is written.
+
+Three layers, from precise to paranoid:
+1. structured rules: the `apikey` query parameter, secret headers, cookies, OAuth fields in query strings,
+   form and JSON bodies, card data in JSON bodies, plus extra names and regexes from `RedactionRules`;
+2. the scrub: every secret value seen so far (in memory only) is replaced wherever else it turns up,
+   raw, URL-encoded or JSON-escaped (e.g. the apikey echoed in a 429 fault string);
+3. the canary (`Redactor.check`): the writer's last look at the serialized text, which raises
+   `SecretLeakError` instead of writing a secret.
+
+Every placeholder is the string `REDACTED` (`PLACEHOLDER`), so a vcrpy user matches a redacted cassette
+with `filter_query_parameters=[("apikey", "REDACTED")]`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+from urllib.parse import quote, quote_plus, unquote_plus
+
+from proxy.cassette.errors import SecretLeakError
+from proxy.cassette.format import decoded_exchange
+from proxy.exchange import Exchange, Headers, Request, Response
+from proxy.findings import Finding
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER = "REDACTED"
+MIN_SECRET_LENGTH = 6
+
+
+def normalize_name(name: str) -> str:
+    """Names compared without case, `-` or `_`: `access_token`, `accessToken`, `Access-Token` are one."""
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def _names(*names: str) -> frozenset[str]:
+    return frozenset(normalize_name(n) for n in names)
+
+
+# Secret wherever they appear: query strings, form bodies, JSON bodies at any depth.
+SECRET_FIELDS = _names(
+    "apikey", "client_secret", "access_token", "refresh_token", "id_token", "encryption_key", "password"
+)
+# `code` is the OAuth authorization code in a query string or form body; in JSON it is usually an
+# error code (`{"error": {"code": 20052}}`), so there it is secret only in an OAuth payload.
+OAUTH_CODE = "code"
+OAUTH_MARKERS = _names("grant_type", "client_id", "redirect_uri")
+# Card data is secret inside an object under a `card` key; `number` elsewhere is e.g. a page number.
+CARD_KEYS = _names("card", "cards")
+CARD_FIELDS = _names("number", "cin")
+SECRET_HEADERS = frozenset({"x-api-key"})
+AUTHORIZATION_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+_FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+_LOOKS_LIKE_FORM = re.compile(rb"^[\w.%+\-\[\]]+=[^&\s]*(?:&[\w.%+\-\[\]]+=[^&\s]*)*$")
+_LOOKS_LIKE_JSON = re.compile(rb"\s*[\[{]")
+
+
+@dataclass(frozen=True)
+class RedactionRules:
+    """Redaction beyond the built-in rules, as the configuration asks; the built-in rules always apply.
+
+    `headers`: header names replaced whole. `query_params`: query parameter names. `fields`: JSON keys
+    (any depth) and form field names. `patterns`: regexes whose matches are replaced in URLs, header
+    values and text bodies. `scrub_seen_values`: replace known secret values wherever else they appear.
+    `min_secret_length`: shorter values (and plain words under 16 letters) are never scrubbed or
+    searched for, since they would hit ordinary text.
+    """
+
+    headers: frozenset[str] = frozenset()
+    query_params: frozenset[str] = frozenset()
+    fields: frozenset[str] = frozenset()
+    patterns: tuple[re.Pattern[str], ...] = ()
+    scrub_seen_values: bool = True
+    min_secret_length: int = MIN_SECRET_LENGTH
+
+    @classmethod
+    def build(
+        cls,
+        headers: Iterable[str] = (),
+        query_params: Iterable[str] = (),
+        fields: Iterable[str] = (),
+        patterns: Iterable[str | re.Pattern[str]] = (),
+        scrub_seen_values: bool = True,
+        min_secret_length: int = MIN_SECRET_LENGTH,
+    ) -> RedactionRules:
+        """Rules from plain configuration values (lists of names, regex strings)."""
+        return cls(
+            headers=frozenset(headers),
+            query_params=frozenset(query_params),
+            fields=frozenset(fields),
+            patterns=tuple(re.compile(p) for p in patterns),
+            scrub_seen_values=scrub_seen_values,
+            min_secret_length=min_secret_length,
+        )
+
+    @cached_property
+    def secret_headers(self) -> frozenset[str]:
+        return SECRET_HEADERS | {h.lower() for h in self.headers}
+
+    @cached_property
+    def secret_params(self) -> frozenset[str]:
+        """Query parameters and form fields redacted (normalized names)."""
+        extra = {normalize_name(n) for n in (*self.query_params, *self.fields)}
+        return SECRET_FIELDS | {OAUTH_CODE} | extra
+
+    @cached_property
+    def secret_fields(self) -> frozenset[str]:
+        """JSON keys redacted at any depth (normalized names)."""
+        return SECRET_FIELDS | {normalize_name(n) for n in self.fields}
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value removed from traffic, and the kind of field it was in (safe to print; the value is not)."""
+
+    kind: str
+    value: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Redacted:
+    exchange: Exchange
+    secrets: frozenset[Secret]
+
+
+def looks_secret(value: str, min_length: int = MIN_SECRET_LENGTH) -> bool:
+    """Worth searching for elsewhere: long enough, not the placeholder, not a plain short word."""
+    if len(value) < min_length or value == PLACEHOLDER:
+        return False
+    return not (value.isalpha() and len(value) < 16)
+
+
+def _lower_percent(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), text)
+
+
+def encoded_forms(value: str) -> set[str]:
+    """The ways a value can appear in a URL, a form, a JSON string or a YAML single-quoted scalar."""
+    forms = {value, quote(value), quote(value, safe=""), quote_plus(value)}
+    forms |= {_lower_percent(f) for f in forms}
+    forms |= {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    forms.add(value.replace("'", "''"))
+    return forms
+
+
+class SecretMatcher:
+    """Finds and replaces known secret values, in every encoding `encoded_forms` lists."""
+
+    def __init__(self, secrets: Iterable[Secret], min_length: int = MIN_SECRET_LENGTH) -> None:
+        kinds: dict[str, str] = {}
+        self.values: set[str] = set()
+        for secret in secrets:
+            if looks_secret(secret.value, min_length):
+                self.values.add(secret.value)
+                for form in encoded_forms(secret.value):
+                    kinds.setdefault(form, secret.kind)
+        # Longest first, so that a form is replaced before any shorter form inside it.
+        self._forms = sorted(kinds, key=len, reverse=True)
+        self._kinds = kinds
+        self._byte_forms = [(f.encode("utf-8"), kinds[f]) for f in self._forms]
+
+    def __bool__(self) -> bool:
+        return bool(self._forms)
+
+    def sub(self, text: str) -> str:
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, PLACEHOLDER)
+        return text
+
+    def sub_bytes(self, data: bytes) -> bytes:
+        for form, _ in self._byte_forms:
+            if form in data:
+                data = data.replace(form, PLACEHOLDER.encode())
+        return data
+
+    def search(self, text: str) -> str | None:
+        """The kind of the first secret found in text, or None."""
+        return next((self._kinds[f] for f in self._forms if f in text), None)
+
+    def search_bytes(self, data: bytes) -> str | None:
+        return next((kind for form, kind in self._byte_forms if form in data), None)
+
+
+# Structured redaction ----------------------------------------------------------------------------------
+
+
+def _redact_pairs(text: str, names: frozenset[str], kind: str, found: set[Secret]) -> str:
+    """Redact `name=value` pairs of a query string or form body, leaving every other byte as it was."""
+    pieces = []
+    for piece in text.split("&"):
+        raw_name, sep, raw_value = piece.partition("=")
+        name = unquote_plus(raw_name)
+        if sep and raw_value and normalize_name(name) in names:
+            found.add(Secret(f"{kind} {name}", unquote_plus(raw_value)))
+            piece = f"{raw_name}={PLACEHOLDER}"
+        pieces.append(piece)
+    return "&".join(pieces)
+
+
+def redact_url(url: str, rules: RedactionRules, found: set[Secret]) -> str:
+    """The URL with secret query parameters replaced; everything else byte for byte."""
+    base, question, rest = url.partition("?")
+    if not question:
+        return url
+    query, hash_sign, fragment = rest.partition("#")
+    return (
+        base
+        + "?"
+        + _redact_pairs(query, rules.secret_params, "query parameter", found)
+        + hash_sign
+        + fragment
+    )
+
+
+def _redact_cookie(value: str, found: set[Secret]) -> str:
+    """`a=1; b=2` -> `a=REDACTED; b=REDACTED`: the names stay, since they say which cookies were sent."""
+    crumbs = []
+    for crumb in value.split(";"):
+        name, eq, cookie = crumb.strip().partition("=")
+        if eq:
+            found.add(Secret(f"cookie {name}", cookie.strip('"')))
+            crumbs.append(f"{name}={PLACEHOLDER}")
+        elif name:
+            found.add(Secret("cookie", name))
+            crumbs.append(PLACEHOLDER)
+    return "; ".join(crumbs)
+
+
+def _redact_set_cookie(value: str, found: set[Secret]) -> str:
+    """Only the value goes: the attributes (Path, Expires, HttpOnly...) are not secret and worth keeping."""
+    first, semicolon, attributes = value.partition(";")
+    name, eq, cookie = first.strip().partition("=")
+    cookie = cookie.strip().strip('"')
+    if not eq or not cookie:
+        return value
+    found.add(Secret(f"set-cookie {name}", cookie))
+    return f"{name}={PLACEHOLDER}{semicolon}{attributes}"
+
+
+def _redact_authorization(name: str, value: str, found: set[Secret]) -> str:
+    """`Bearer <token>` -> `Bearer REDACTED`: the scheme stays."""
+    scheme, space, credentials = value.strip().partition(" ")
+    if space and credentials.strip():
+        found.add(Secret(f"header {name}", credentials.strip()))
+        return f"{scheme} {PLACEHOLDER}"
+    found.add(Secret(f"header {name}", value))
+    return PLACEHOLDER
+
+
+def _redact_header(name: str, value: str, rules: RedactionRules, found: set[Secret]) -> str:
+    lname = name.lower()
+    if not value or value == PLACEHOLDER:
+        return value
+    if lname == "cookie":
+        return _redact_cookie(value, found)
+    if lname == "set-cookie":
+        return _redact_set_cookie(value, found)
+    if lname in AUTHORIZATION_HEADERS:
+        return _redact_authorization(name, value, found)
+    if lname in rules.secret_headers:
+        found.add(Secret(f"header {name}", value))
+        return PLACEHOLDER
+    return value
+
+
+def redact_headers(headers: Headers, rules: RedactionRules, found: set[Secret]) -> Headers:
+    return Headers((name, _redact_header(name, value, rules, found)) for name, value in headers)
+
+
+def _has_content(value: Any) -> bool:
+    return value not in (None, "", PLACEHOLDER) and not isinstance(value, bool)
+
+
+def _leaves(value: Any) -> Iterable[str]:
+    if isinstance(value, Mapping):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    elif _has_content(value):
+        yield str(value)
+
+
+class _JsonRedactor:
+    """Walks parsed JSON and replaces the values of secret keys, remembering what it removed."""
+
+    def __init__(self, fields: frozenset[str], oauth: bool, found: set[Secret]) -> None:
+        self.fields = fields
+        self.oauth = oauth
+        self.found = found
+        self.changed = False
+
+    def redact(self, value: Any, in_card: bool = False) -> Any:
+        if isinstance(value, Mapping):
+            return self._redact_object(value, in_card)
+        if isinstance(value, list):
+            return [self.redact(v, in_card) for v in value]
+        return value
+
+    def _is_secret(self, name: str, in_card: bool, oauth: bool) -> bool:
+        return name in self.fields or (in_card and name in CARD_FIELDS) or (oauth and name == OAUTH_CODE)
+
+    def _redact_object(self, obj: Mapping[str, Any], in_card: bool) -> dict[str, Any]:
+        oauth = self.oauth or any(normalize_name(str(k)) in OAUTH_MARKERS for k in obj)
+        out = {}
+        for key, value in obj.items():
+            name = normalize_name(str(key))
+            if self._is_secret(name, in_card, oauth) and _has_content(value):
+                self.found.update(Secret(f"JSON field {key}", leaf) for leaf in _leaves(value))
+                out[key] = PLACEHOLDER
+                self.changed = True
+            else:
+                out[key] = self.redact(value, in_card=name in CARD_KEYS)
+        return out
+
+
+def parse_json_body(body: bytes) -> Any:
+    """The parsed body, or None when it is not a JSON object or array."""
+    if not _LOOKS_LIKE_JSON.match(body):
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _dump_json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def is_form_body(body: bytes, headers: Headers) -> bool:
+    content_type = (headers.get("Content-Type") or "").lower()
+    if _FORM_CONTENT_TYPE in content_type:
+        return True
+    return not content_type and bool(_LOOKS_LIKE_FORM.match(body))
+
+
+def _redact_body(
+    body: bytes, headers: Headers, rules: RedactionRules, oauth: bool, found: set[Secret]
+) -> bytes:
+    if not body:
+        return body
+    parsed = parse_json_body(body)
+    if parsed is not None:
+        walker = _JsonRedactor(rules.secret_fields, oauth, found)
+        redacted = walker.redact(parsed)
+        return _dump_json(redacted) if walker.changed else body
+    if is_form_body(body, headers):
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return body
+        return _redact_pairs(text, rules.secret_params, "form field", found).encode("utf-8")
+    return body
+
+
+def redact_json_value(value: Any, rules: RedactionRules, oauth: bool = False) -> Any:
+    """Parsed JSON with the values of secret keys replaced (replay keys compare bodies this way)."""
+    return _JsonRedactor(rules.secret_fields, oauth, set()).redact(value)
+
+
+def _apply_patterns(text: str, rules: RedactionRules, found: set[Secret]) -> str:
+    for pattern in rules.patterns:
+        for match in pattern.finditer(text):
+            found.add(Secret(f"pattern {pattern.pattern!r}", match.group()))
+        text = pattern.sub(PLACEHOLDER, text)
+    return text
+
+
+def _apply_patterns_bytes(body: bytes, rules: RedactionRules, found: set[Secret]) -> bytes:
+    if not rules.patterns or not body:
+        return body
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body
+    return _apply_patterns(text, rules, found).encode("utf-8")
+
+
+def is_oauth_request(request: Request) -> bool:
+    return request.host.startswith("oauth.") or "/oauth" in request.path
+
+
+def _redact_message_headers_and_body(
+    headers: Headers, body: bytes, rules: RedactionRules, oauth: bool, found: set[Secret]
+) -> tuple[Headers, bytes]:
+    body = _redact_body(body, headers, rules, oauth, found)
+    body = _apply_patterns_bytes(body, rules, found)
+    headers = redact_headers(headers, rules, found)
+    if rules.patterns:
+        headers = Headers((k, _apply_patterns(v, rules, found)) for k, v in headers)
+    return headers, body
+
+
+def redact_structure(exchange: Exchange, rules: RedactionRules) -> Redacted:
+    """Layer 1 only: the built-in and configured rules, on both sides of a decoded copy of the exchange."""
+    exchange = decoded_exchange(exchange)
+    found: set[Secret] = set()
+    oauth = is_oauth_request(exchange.request)
+    url = _apply_patterns(redact_url(exchange.request.url, rules, found), rules, found)
+    headers, body = _redact_message_headers_and_body(
+        exchange.request.headers, exchange.request.body, rules, oauth, found
+    )
+    request = replace(exchange.request, url=url, headers=headers, body=body)
+    response = exchange.response
+    if response is not None:
+        headers, body = _redact_message_headers_and_body(response.headers, response.body, rules, oauth, found)
+        response = replace(response, headers=headers, body=body)
+    return Redacted(replace(exchange, request=request, response=response), frozenset(found))
+
+
+# The scrub -------------------------------------------------------------------------------------------
+
+
+def _scrub_value(value: Any, matcher: SecretMatcher) -> Any:
+    """Known secrets out of parsed JSON (keys, strings, numbers), keeping it valid JSON."""
+    if isinstance(value, Mapping):
+        return {_scrub_value(k, matcher): _scrub_value(v, matcher) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_value(v, matcher) for v in value]
+    if isinstance(value, str):
+        return matcher.sub(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and str(value) in matcher.values:
+        return PLACEHOLDER
+    return value
+
+
+def _scrub_body(body: bytes, matcher: SecretMatcher) -> bytes:
+    if not body:
+        return body
+    parsed = parse_json_body(body)
+    if parsed is not None:
+        scrubbed = _scrub_value(parsed, matcher)
+        return body if scrubbed == parsed else _dump_json(scrubbed)
+    try:
+        return matcher.sub(body.decode("utf-8")).encode("utf-8")
+    except UnicodeDecodeError:
+        return matcher.sub_bytes(body)
+
+
+def _scrub_headers(headers: Headers, matcher: SecretMatcher) -> Headers:
+    return Headers((name, matcher.sub(value)) for name, value in headers)
+
+
+def scrub_exchange(exchange: Exchange, matcher: SecretMatcher) -> Exchange:
+    """Layer 2: every known secret value replaced wherever it appears in the exchange."""
+    if not matcher:
+        return exchange
+    request = exchange.request
+    request = replace(
+        request,
+        url=matcher.sub(request.url),
+        headers=_scrub_headers(request.headers, matcher),
+        body=_scrub_body(request.body, matcher),
+    )
+    response: Response | None = exchange.response
+    if response is not None:
+        response = replace(
+            response,
+            headers=_scrub_headers(response.headers, matcher),
+            body=_scrub_body(response.body, matcher),
+        )
+    return replace(exchange, request=request, response=response)
+
+
+def redact_exchange(
+    exchange: Exchange, rules: RedactionRules | None = None, known: Iterable[Secret] = ()
+) -> Redacted:
+    """The exchange with its secrets replaced (rules, then the scrub of these and `known` secrets).
+
+    Returns the redacted copy and the secrets found in this exchange; the input is not modified.
+    """
+    rules = rules or RedactionRules()
+    result = redact_structure(exchange, rules)
+    if not rules.scrub_seen_values:
+        return result
+    matcher = SecretMatcher([*known, *result.secrets], rules.min_secret_length)
+    return Redacted(scrub_exchange(result.exchange, matcher), result.secrets)
+
+
+def redact_finding(finding: Finding, rules: RedactionRules, matcher: SecretMatcher) -> Finding:
+    """Findings are written too: their URL, message and evidence get the same treatment."""
+    found: set[Secret] = set()
+    evidence = _JsonRedactor(rules.secret_fields, False, found).redact(finding.evidence)
+    return replace(
+        finding,
+        url=matcher.sub(redact_url(finding.url, rules, found)),
+        message=matcher.sub(finding.message),
+        evidence=_scrub_value(evidence, matcher),
+    )
+
+
+class Redactor:
+    """Redacts exchange after exchange, remembering every secret seen, in memory only and never written.
+
+    The memory feeds the scrub (a token seen in one response is removed from later requests) and the
+    canary. Thread-safe: the proxy completes interactions concurrently.
+    """
+
+    def __init__(self, rules: RedactionRules | None = None) -> None:
+        self.rules = rules or RedactionRules()
+        self._seen: dict[str, Secret] = {}
+        self._lock = threading.Lock()
+        self._matcher = SecretMatcher((), self.rules.min_secret_length)
+
+    def _remember(self, secrets: Iterable[Secret]) -> SecretMatcher:
+        with self._lock:
+            new = [s for s in secrets if s.value not in self._seen]
+            for secret in new:
+                self._seen[secret.value] = secret
+            if new:
+                self._matcher = SecretMatcher(self._seen.values(), self.rules.min_secret_length)
+            return self._matcher
+
+    def observe(self, exchange: Exchange) -> None:
+        """Remember the secrets of traffic that is not written (e.g. passed through while not recording)."""
+        self._remember(redact_structure(exchange, self.rules).secrets)
+
+    def redact(self, exchange: Exchange, findings: Iterable[Finding] = ()) -> tuple[Exchange, list[Finding]]:
+        """The exchange and its findings with every secret (of this exchange and earlier ones) replaced."""
+        result = redact_structure(exchange, self.rules)
+        matcher = self._remember(result.secrets)
+        redacted = (
+            scrub_exchange(result.exchange, matcher) if self.rules.scrub_seen_values else result.exchange
+        )
+        return redacted, [redact_finding(f, self.rules, matcher) for f in findings]
+
+    def check(self, text: str, exchange_id: str = "", raw: Iterable[bytes] = ()) -> None:
+        """The canary: raise SecretLeakError if any secret seen so far is in `text` or the `raw` bytes."""
+        with self._lock:
+            matcher = self._matcher
+        kind = matcher.search(text)
+        for data in raw:
+            kind = kind or matcher.search_bytes(data)
+        if kind is not None:
+            log.error("secret leak stopped before writing interaction %s (%s)", exchange_id, kind)
+            raise SecretLeakError(kind, exchange_id)

@@ -1,0 +1,122 @@
+"""What `record` and `replay` do for each record mode, and where a cassette's traffic went.
+
+vcrpy's record modes, for a proxy: `once` records a new cassette and only replays an existing one;
+`new_episodes` replays what is recorded and records what is not; `all` records everything and replays
+nothing; `none` only replays. Replay with `--on-miss forward` is `new_episodes` by another name.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit, urlunsplit
+
+from .exchange import Exchange, Headers, Response
+from .replay import NearMissReport, shift_response_session
+from .ticketmaster import top_picks_event
+
+
+class RecordMode(enum.StrEnum):
+    ONCE = "once"
+    NEW_EPISODES = "new_episodes"
+    ALL = "all"
+    NONE = "none"
+
+
+class OnMiss(enum.StrEnum):
+    ERROR = "error"
+    FORWARD = "forward"
+
+
+@dataclass(frozen=True)
+class CassettePlan:
+    replay: bool
+    record: bool
+    on_miss: OnMiss
+
+    @classmethod
+    def for_record_mode(cls, mode: RecordMode, cassette_has_interactions: bool) -> CassettePlan:
+        if mode is RecordMode.ONCE:
+            if cassette_has_interactions:
+                return cls(replay=True, record=False, on_miss=OnMiss.ERROR)
+            return cls(replay=False, record=True, on_miss=OnMiss.FORWARD)
+        if mode is RecordMode.NEW_EPISODES:
+            return cls(replay=True, record=True, on_miss=OnMiss.FORWARD)
+        if mode is RecordMode.ALL:
+            return cls(replay=False, record=True, on_miss=OnMiss.FORWARD)
+        return cls(replay=True, record=False, on_miss=OnMiss.ERROR)
+
+    @classmethod
+    def for_replay(cls, on_miss: OnMiss) -> CassettePlan:
+        return cls(replay=True, record=on_miss is OnMiss.FORWARD, on_miss=on_miss)
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+
+def rebase_url(url: str, origin: str) -> str:
+    """The same path and query at another origin: sandbox traffic recorded as Ticketmaster's."""
+    parts, target = urlsplit(url), urlsplit(origin)
+    return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, parts.fragment))
+
+
+def rebase_exchange(exchange: Exchange, origin: str) -> Exchange:
+    """The exchange as if it had gone to `origin`: URL and Host header both."""
+    headers = Headers(exchange.request.headers.items())
+    if "Host" in headers:
+        headers.set("Host", urlsplit(origin).netloc)
+    request = replace(exchange.request, url=rebase_url(exchange.request.url, origin), headers=headers)
+    return replace(exchange, request=request)
+
+
+class UpstreamUnknownError(ValueError):
+    pass
+
+
+def infer_upstream(exchanges: Iterable[Exchange]) -> str:
+    """The one origin a cassette's requests went to; several (or none) must be named by the user."""
+    origins = sorted({origin_of(ex.request.url) for ex in exchanges})
+    if len(origins) == 1:
+        return origins[0]
+    if not origins:
+        raise UpstreamUnknownError(
+            "the cassette has no interactions to infer an upstream from: use --upstream"
+        )
+    listed = ", ".join(origins[:5]) + (" ..." if len(origins) > 5 else "")
+    raise UpstreamUnknownError(
+        f"the cassette holds {len(origins)} hosts ({listed}): name one with --upstream"
+    )
+
+
+MISS_STATUS = 404
+MISS_HEADER = "X-Tmproxy-Replay"
+
+
+def miss_response(report: NearMissReport) -> Response:
+    """The replay's answer to a request it has no recording for: what missed and the closest recordings."""
+    return Response(
+        status=MISS_STATUS,
+        headers=Headers([("Content-Type", "application/json"), (MISS_HEADER, "miss")]),
+        body=json.dumps(report.to_dict(), indent=2).encode(),
+        reason="Not Recorded",
+    )
+
+
+def replayed_response(recorded: Exchange, now: float) -> Response:
+    """A recorded response as served now: a replayed fan session is shifted to be valid now."""
+    response = recorded.response
+    assert response is not None, "the replay index only holds exchanges with a response"
+    if top_picks_event(recorded.request.path) is not None:
+        return shift_response_session(response, now)
+    return response
+
+
+def recorded_latency(recorded: Exchange) -> float:
+    if recorded.ended_at is None:
+        return 0.0
+    return max(0.0, recorded.ended_at - recorded.started_at)
