@@ -9,43 +9,12 @@ from pathlib import Path
 
 import requests
 import vcr
+from partner import APIKEY, CLIENT_SECRET, OAUTH_CODE, TM, compliant_purchase
 from processes import tmproxy
 
 from proxy.cassette import load_cassette
 from proxy.sandbox.server import running_sandbox
 from proxy.sandbox.testing import EVENT_ID, SandboxClient, valid_payment
-
-APIKEY = "canary-apikey-7Qm2xT9vLp4Z"
-CLIENT_SECRET = "canary-client-secret-R8kd02LmQ"
-OAUTH_CODE = "canary-auth-code-5Hq81Zz"
-TM = "https://app.ticketmaster.com"
-
-
-def partner_flow(base_url: str) -> list[requests.Response]:
-    """What a compliant partner app does: sign in, Top Picks, reserve with the session, pay, commit."""
-    client = SandboxClient(base_url, api_key=APIKEY)
-    token = client.http.post(
-        f"{base_url}/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "client_id": "partner",
-            "client_secret": CLIENT_SECRET,
-            "code": OAUTH_CODE,
-        },
-        timeout=30,
-    )
-    access = token.json()["access_token"]
-    client.http.headers["Authorization"] = f"Bearer {access}"
-    picks = client.top_picks(selection="resale")
-    sid = picks.json()["fanSession"]["resaleSid"]["sessionId"]
-    offer = next(o for o in picks.json()["_embedded"]["offer"] if o.get("inventoryType") == "resale")
-    reserved = client.reserve([{"id": offer["ticketId"], "quantity": 2}], sid=sid)
-    cart_id = reserved.json()["cart_id"]
-    shipping = client.shipping_options(cart_id)
-    chosen = client.choose_shipping(cart_id)
-    paid = client.add_payment(valid_payment(cart_id))
-    committed = client.commit(cart_id)
-    return [token, picks, reserved, shipping, chosen, paid, committed]
 
 
 def secrets_of(responses: list[requests.Response]) -> list[str]:
@@ -70,7 +39,7 @@ def test_recorded_flow_replays_offline_to_the_same_client_and_in_vcrpy(tmp_path:
             "record", str(cassette), "--upstream", sandbox.url, "--listen", "127.0.0.1:0", "--record-as", TM
         ) as proxy,
     ):
-        live = partner_flow(proxy.url)
+        live = compliant_purchase(proxy.url)
         assert [r.status_code for r in live] == [200, 200, 200, 200, 200, 200, 200]
         assert proxy.stop() == 0
     assert "recorded: 7 interactions" in proxy.stdout
@@ -87,7 +56,7 @@ def test_recorded_flow_replays_offline_to_the_same_client_and_in_vcrpy(tmp_path:
     ]
 
     with tmproxy("replay", str(cassette), "--listen", "127.0.0.1:0") as replay:
-        offline = partner_flow(replay.url)
+        offline = compliant_purchase(replay.url)
         assert replay.stop() == 0
     assert [r.status_code for r in offline] == [r.status_code for r in live]
     for before, after in zip(live[2:], offline[2:], strict=True):
@@ -107,7 +76,7 @@ def test_recorded_flow_replays_offline_to_the_same_client_and_in_vcrpy(tmp_path:
         filter_post_data_parameters=[("client_secret", "REDACTED"), ("code", "REDACTED")],
     )
     with tm_vcr.use_cassette(str(cassette)):
-        replayed = partner_flow(TM)
+        replayed = compliant_purchase(TM)
     assert [r.status_code for r in replayed] == [r.status_code for r in live]
     assert json.loads(replayed[-1].content) == json.loads(live[-1].content)
 

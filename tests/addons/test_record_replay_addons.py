@@ -1,0 +1,82 @@
+"""Arbitrary bodies and headers survive recorder -> cassette -> replayer byte-exact, through the hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mitmproxy import http
+from mitmproxy.test import taddons, tflow, tutils
+
+from addons.recorder import Recorder
+from addons.replayer import Replayer
+
+header_names = st.sampled_from(["X-Trace", "X-Note", "ETag", "X-Tm-Meta", "Cache-Control"])
+header_values = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=0, max_size=40
+).map(str.strip)
+bodies = st.one_of(
+    st.binary(max_size=2048),
+    st.text(max_size=512).map(str.encode),
+    st.just(b""),
+    st.binary(min_size=200_000, max_size=200_001),
+)
+
+
+def flow_for(path: str, request_body: bytes, response_body: bytes, headers: list[tuple[str, str]]):
+    req = tutils.treq(
+        host="app.ticketmaster.com",
+        port=443,
+        scheme=b"https",
+        method=b"POST",
+        path=path.encode(),
+        headers=http.Headers(),
+        content=request_body,
+    )
+    flow = tflow.tflow(req=req)
+    flow.response = http.Response.make(
+        200,
+        response_body,
+        [(k.encode(), v.encode()) for k, v in headers] + [(b"Content-Type", b"application/x-data")],
+    )
+    return flow
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    request_body=bodies,
+    response_body=bodies,
+    headers=st.lists(st.tuples(header_names, header_values), max_size=5),
+)
+def test_bodies_and_headers_survive_record_and_replay(request_body, response_body, headers):
+    with tempfile.TemporaryDirectory() as folder:
+        cassette = str(Path(folder) / "prop.yaml")
+        recorder = Recorder()
+        with taddons.context(recorder) as tctx:
+            tctx.configure(recorder, tm_record=cassette)
+            recorded = flow_for("/partners/v1/events/E/cart?apikey=k", request_body, response_body, headers)
+            recorder.response(recorded)
+            recorder.done()
+
+        replayer = Replayer()
+        with taddons.context(replayer) as tctx:
+            tctx.configure(replayer, tm_replay=cassette)
+            again = flow_for("/partners/v1/events/E/cart?apikey=other", request_body, b"", [])
+            again.response = None
+            asyncio.run(replayer.request(again))
+            assert again.response is not None
+            assert again.response.content == response_body
+            replayed = [(k, v) for k, v in again.response.headers.items(multi=True) if k != "Content-Type"]
+            kept = [(k, v) for k, v in replayed if k.lower() != "content-length"]
+            assert by_name(kept) == by_name(headers)
+
+
+def by_name(fields: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """vcrpy's cassette keeps each header's values in order, grouped under its name."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in fields:
+        grouped.setdefault(name, []).append(value)
+    return grouped

@@ -1,0 +1,75 @@
+"""Traffic recorded through the proxy from the sandbox, audited offline with `tmproxy audit`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from partner import (
+    TM,
+    abandon_cart,
+    compliant_purchase,
+    concurrent_reserves,
+    renew_expired_session,
+    reserve_without_session,
+)
+from processes import tmproxy
+
+
+def record(sandbox, cassette: Path, drive: Callable[[str], object]) -> None:
+    with tmproxy(
+        "record", str(cassette), "--upstream", sandbox.url, "--listen", "127.0.0.1:0", "--record-as", TM
+    ) as proxy:
+        drive(proxy.url)
+        assert proxy.stop() == 0
+
+
+def audit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "proxy.cli", "audit", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def findings_of(cassette: Path) -> Counter[str]:
+    result = audit(str(cassette), "--format", "json", "--fail-on", "never")
+    assert result.returncode == 0, result.stderr
+    return Counter(f["rule"] for f in json.loads(result.stdout)["findings"])
+
+
+def test_compliant_flow_recorded_through_the_proxy_audits_clean(sandbox, tmp_path: Path):
+    cassette = tmp_path / "compliant.yaml"
+    record(sandbox, cassette, compliant_purchase)
+    result = audit(str(cassette), "--format", "json", "--fail-on", "warning")
+    assert result.returncode == 0, result.stdout
+    report = json.loads(result.stdout)
+    assert report["findings"] == [] and report["summary"]["interactions"] == 7
+
+
+@pytest.mark.parametrize(
+    ("drive", "expected"),
+    [
+        (reserve_without_session, {"sid-missing": 1}),
+        (abandon_cart, {"abandoned-cart": 1}),
+        (renew_expired_session, {"session-expired": 1}),
+        (concurrent_reserves, {"concurrent-cart-calls": 1}),
+    ],
+    ids=["sid-missing", "abandoned-cart", "session-expired", "concurrent-cart-calls"],
+)
+def test_seeded_mistakes_give_exactly_the_expected_findings(sandbox, tmp_path: Path, drive, expected):
+    cassette = tmp_path / "flawed.yaml"
+    record(sandbox, cassette, lambda url: drive(url, sandbox))
+    assert findings_of(cassette) == Counter(expected)
+
+
+def test_errors_fail_the_audit_and_html_names_them(sandbox, tmp_path: Path):
+    cassette = tmp_path / "flawed.yaml"
+    record(sandbox, cassette, lambda url: reserve_without_session(url, sandbox))
+    report = tmp_path / "audit.html"
+    result = audit(str(cassette), "--format", "html", "--output", str(report))
+    assert result.returncode == 1
+    assert "sid-missing" in report.read_text()
