@@ -300,6 +300,27 @@ def print_summary(fan_session: Any, replayer: Any, recorder: Any, cassette: Path
     sys.stdout.flush()
 
 
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("tmproxy-demo"),
+    show_default=True,
+    help="Folder for the demo's cassettes and HTML report.",
+)
+def demo(out: Path) -> None:
+    """Run the whole product offline: sandbox, proxy, recordings, replay and audit.
+
+    \b
+    Example:
+      tmproxy demo --out tmproxy-demo
+      tmproxy demo --out cassettes     # regenerates the shipped sample cassettes
+    """
+    from .demo import run_demo
+
+    run_demo(out)
+
+
 main.add_command(audit_command)
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import ClassVar
 
+from ..cassette.redact import masked_url
 from ..exchange import Exchange
 from ..findings import Finding, Severity
 from ..sessions import SessionTable
@@ -45,7 +46,7 @@ class Rule:
             message=message,
             exchange_id=exchange.id,
             method=exchange.request.method,
-            url=exchange.request.url,
+            url=masked_url(exchange.request.url),
             evidence=dict(evidence),
         )
 

@@ -117,6 +117,9 @@ class RedactionRules:
         return SECRET_FIELDS | {normalize_name(n) for n in self.fields}
 
 
+_MASKING_RULES = RedactionRules()
+
+
 @dataclass(frozen=True)
 class Secret:
     """A value removed from traffic, and the kind of field it was in (safe to print; the value is not)."""
@@ -219,6 +222,11 @@ def redact_url(url: str, rules: RedactionRules, found: set[Secret]) -> str:
         + hash_sign
         + fragment
     )
+
+
+def masked_url(url: str) -> str:
+    """A URL fit to log or show: secret query parameters (the apikey) masked with the default rules."""
+    return redact_url(url, _MASKING_RULES, set())
 
 
 def _redact_cookie(value: str, found: set[Secret]) -> str:

@@ -11,7 +11,7 @@ import vcr
 from processes import tmproxy
 
 from proxy.cassette import CassetteWriter, load_cassette
-from proxy.sandbox.testing import EVENT_ID
+from proxy.sandbox.client import EVENT_ID
 
 WORKERS = 8
 KILL_AFTER = 150

@@ -13,8 +13,8 @@ from partner import APIKEY, CLIENT_SECRET, OAUTH_CODE, TM, compliant_purchase
 from processes import tmproxy
 
 from proxy.cassette import load_cassette
+from proxy.sandbox.client import EVENT_ID, SandboxClient, valid_payment
 from proxy.sandbox.server import running_sandbox
-from proxy.sandbox.testing import EVENT_ID, SandboxClient, valid_payment
 
 
 def secrets_of(responses: list[requests.Response]) -> list[str]:

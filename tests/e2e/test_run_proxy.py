@@ -12,8 +12,8 @@ import pytest
 import requests
 from processes import tmproxy
 
+from proxy.sandbox.client import EVENT_ID, SandboxClient
 from proxy.sandbox.server import running_sandbox
-from proxy.sandbox.testing import EVENT_ID, SandboxClient
 
 RESERVE_PATH = f"/partners/v1/events/{EVENT_ID}/cart"
 

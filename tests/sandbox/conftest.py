@@ -2,7 +2,7 @@
 
 import pytest
 
-from proxy.sandbox.testing import SandboxClient
+from proxy.sandbox.client import SandboxClient
 
 
 @pytest.fixture

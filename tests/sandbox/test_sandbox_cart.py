@@ -3,6 +3,7 @@
 import pytest
 
 from proxy.sandbox.carts import HOLD_TIME
+from proxy.sandbox.client import EVENT_ID, valid_payment
 from proxy.sandbox.errors import (
     INVALID_CART,
     INVALID_INPUT,
@@ -13,7 +14,7 @@ from proxy.sandbox.errors import (
     PAYMENT_NOT_ACCEPTED,
     TICKET_LIMIT_REACHED,
 )
-from proxy.sandbox.testing import EVENT_ID, assert_error, valid_payment
+from proxy.sandbox.testing import assert_error
 from proxy.ticketmaster import charged_items
 
 OTHER_EVENT = "000051048D991EE7"

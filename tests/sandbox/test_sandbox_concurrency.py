@@ -2,8 +2,9 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
+from proxy.sandbox.client import EVENT_ID, SandboxClient
 from proxy.sandbox.errors import CONCURRENT_CART_CALL
-from proxy.sandbox.testing import EVENT_ID, SandboxClient, assert_error
+from proxy.sandbox.testing import assert_error
 
 
 def test_a_second_call_on_a_busy_cart_is_refused(sandbox, tm):

@@ -4,8 +4,9 @@ import threading
 
 import pytest
 
+from proxy.sandbox.client import API_KEY, EVENT_ID, valid_payment
 from proxy.sandbox.errors import INVALID_INPUT
-from proxy.sandbox.testing import API_KEY, EVENT_ID, assert_error, valid_payment
+from proxy.sandbox.testing import assert_error
 from proxy.ticketmaster import resale_sid
 
 

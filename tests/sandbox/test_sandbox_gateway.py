@@ -2,9 +2,10 @@
 
 import pytest
 
+from proxy.sandbox.client import API_KEY, EVENT_ID, SandboxClient
 from proxy.sandbox.errors import INTERNAL_ERROR, METHOD_NOT_ALLOWED, TICKETING_SYSTEM_DOWN, UNKNOWN_ENDPOINT
 from proxy.sandbox.quota import DEFAULT_QUOTA
-from proxy.sandbox.testing import API_KEY, EVENT_ID, SandboxClient, assert_error
+from proxy.sandbox.testing import assert_error
 
 QUOTA_HEADERS = ("Ratelimit-Quota-Allowed", "Ratelimit-Quota-Available", "Ratelimit-Expiry")
 

@@ -2,8 +2,9 @@
 
 from urllib.parse import parse_qs, urlsplit
 
+from proxy.sandbox.client import API_KEY, EVENT_ID, valid_payment
 from proxy.sandbox.errors import INVALID_CART, NO_INVENTORY
-from proxy.sandbox.testing import API_KEY, EVENT_ID, assert_error, valid_payment
+from proxy.sandbox.testing import assert_error
 from proxy.ticketmaster import charged_items, is_polling_path
 
 

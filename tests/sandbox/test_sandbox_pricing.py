@@ -1,8 +1,8 @@
 """Resale prices: pinned by a valid fan session, current otherwise; deterministic per seed."""
 
+from proxy.sandbox.client import EVENT_ID, SandboxClient
 from proxy.sandbox.pricing import DEFAULT_REPRICE_INTERVAL
 from proxy.sandbox.server import running_sandbox
-from proxy.sandbox.testing import EVENT_ID, SandboxClient
 from proxy.ticketmaster import charged_items, offer_prices, resale_sid
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from proxy.sandbox.testing import SandboxClient
+from proxy.sandbox.client import SandboxClient
 
 SERVE = (
     "from proxy.sandbox.server import serve_forever; "

@@ -2,8 +2,9 @@
 
 import pytest
 
+from proxy.sandbox.client import EVENT_ID
 from proxy.sandbox.errors import INVALID_INPUT, NO_INVENTORY
-from proxy.sandbox.testing import EVENT_ID, assert_error
+from proxy.sandbox.testing import assert_error
 from proxy.ticketmaster import offer_prices
 
 SEEDED_EVENTS = ["2000527EE48A9334", "000051048D991EE7", "20005676DCC39B71"]

@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
 
+from ...cassette.redact import masked_url
 from ...exchange import Exchange
 from ...findings import Finding
 from ..rules import RULE_CLASSES
-from .model import AuditReport, shown_url, visible
+from .model import AuditReport, visible
 
 MAX_TIMELINE_ROWS = 5000
 MAX_PATH = 160
@@ -120,7 +121,7 @@ def _timeline(rows: list[tuple[int, Exchange]], findings_of: dict[str, list[Find
 
 def _exchange_rows(n: int, exchange: Exchange, origin: float, found: Sequence[Finding]) -> list[str]:
     request, response = exchange.request, exchange.response
-    url = shown_url(request.url)
+    url = masked_url(request.url)
     worst = max((f.severity for f in found), default=None)
     css = f' class="flagged {worst}"' if worst is not None else ""
     badges = "".join(f'<span class="badge {f.severity}">{_text(f.rule)}</span>' for f in found)

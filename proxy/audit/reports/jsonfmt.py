@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ...cassette.redact import masked_url
 from ...findings import Finding
-from .model import AuditReport, shown_url
+from .model import AuditReport
 
 
 def render(report: AuditReport) -> str:
@@ -20,5 +21,5 @@ def render(report: AuditReport) -> str:
 
 def _finding(finding: Finding) -> dict[str, Any]:
     shown = finding.to_dict()
-    shown["request"]["uri"] = shown_url(finding.url)
+    shown["request"]["uri"] = masked_url(finding.url)
     return shown

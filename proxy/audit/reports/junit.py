@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+from ...cassette.redact import masked_url
 from ...findings import Finding
-from .model import AuditReport, shown_url, visible
+from .model import AuditReport, visible
 
 SUITE = "tmproxy audit"
 
@@ -33,7 +34,7 @@ def render(report: AuditReport) -> str:
 def _details(finding: Finding) -> str:
     lines = [
         f"interaction: {finding.exchange_id}",
-        f"request: {finding.method} {shown_url(finding.url)}",
+        f"request: {finding.method} {masked_url(finding.url)}",
         f"message: {finding.message}",
     ]
     if finding.evidence:

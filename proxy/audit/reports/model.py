@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ...cassette.redact import RedactionRules, redact_url
 from ...exchange import Exchange
 from ...findings import Finding, Severity
-
-_DISPLAY_RULES = RedactionRules()
 
 
 @dataclass
@@ -48,11 +45,6 @@ class AuditReport:
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
-
-def shown_url(url: str) -> str:
-    """A URL as reports show it: secret query parameters masked, so a report never spreads the
-    apikey that `secret-in-recording` just found."""
-    return redact_url(url, _DISPLAY_RULES, set())
 
 
 def visible(value: object) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from ...cassette.redact import masked_url
 from ...findings import Finding, Severity
-from .model import AuditReport, shown_url, visible
+from .model import AuditReport, visible
 
 MAX_URI = 72
 MAX_MESSAGE = 160
@@ -41,7 +42,7 @@ def _row(finding: Finding) -> tuple[str, str, str, str]:
     return (
         visible(finding.exchange_id),
         visible(finding.method),
-        _clip(visible(shown_url(finding.url)), MAX_URI),
+        _clip(visible(masked_url(finding.url)), MAX_URI),
         _clip(visible(finding.message), MAX_MESSAGE),
     )
 

@@ -1,0 +1,29 @@
+"""`tmproxy demo`, the README's first command, as a newcomer runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from proxy.partner_flows import APIKEY, CLIENT_SECRET, OAUTH_CODE
+
+
+def test_demo_records_replays_and_audits_offline(tmp_path: Path):
+    out = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, "-m", "proxy.cli", "demo", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    for rule in ("sid-missing", "session-expired", "abandoned-cart", "concurrent-cart-calls"):
+        assert f"{rule} (" in result.stdout, rule
+    assert "7 responses served (0 repeats) from 7 recorded interactions, 0 unused, 0 misses" in result.stdout
+    assert {p.name for p in out.iterdir()} == {"compliant.yaml", "flawed.yaml", "audit.html"}
+    assert str(out / "audit.html") in result.stdout
+    for secret in (APIKEY, CLIENT_SECRET, OAUTH_CODE):
+        assert secret not in result.stdout + result.stderr
+        for written in out.iterdir():
+            assert secret not in written.read_text()
