@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from mitmproxy import http
 
+from proxy.cassette.format import decode_body
 from proxy.exchange import Exchange, Headers, Request, Response
 
 FLOW_EXCHANGE_KEY = "tmproxy.exchange"
 
 
 def _decoded(message: http.Message) -> tuple[bytes, Headers]:
-    """The body without Content-Encoding; the header goes only when decoding worked."""
+    """The body without Content-Encoding; the header goes only when decoding worked.
+
+    What mitmproxy cannot decode (`x-gzip`, stacked codings such as `br, gzip`) goes through the
+    cassette's decoder, so that the live rules see the body the recording stores.
+    """
     headers = Headers(message.headers.items(multi=True))
     try:
         content = message.get_content(strict=True)
     except ValueError:
-        return message.raw_content or b"", headers
+        return decode_body(message.raw_content or b"", headers)
     headers.remove("content-encoding")
     return content or b"", headers
 

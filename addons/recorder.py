@@ -15,8 +15,9 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.convert import exchange_of
 from addons.fan_session import BLOCKED_KEY, FINDINGS_KEY
+from addons.redaction_options import REDACTION_OPTIONS, add_redaction_options, redaction_rules
 from addons.replayer import MISSED_KEY, REPLAYED_KEY
-from proxy.cassette import CassetteError, CassetteWriter, SecretLeakError
+from proxy.cassette import CassetteError, CassetteWriter, Redactor, SecretLeakError
 from proxy.recording import rebase_exchange
 
 logger = logging.getLogger(__name__)
@@ -37,15 +38,20 @@ class Recorder:
             "Record URLs at this origin instead of the upstream's, e.g. https://app.ticketmaster.com "
             "for traffic from the sandbox.",
         )
+        add_redaction_options(loader)
 
     def configure(self, updated: set[str]) -> None:
-        if "tm_record" not in updated:
+        if not updated & {"tm_record", *REDACTION_OPTIONS}:
             return
         self._close()
         if not ctx.options.tm_record:
             return
         try:
-            self.writer = CassetteWriter(ctx.options.tm_record, metadata={"recorded_by": "tmproxy"})
+            self.writer = CassetteWriter(
+                ctx.options.tm_record,
+                metadata={"recorded_by": "tmproxy"},
+                redactor=Redactor(redaction_rules()),
+            )
         except (CassetteError, OSError) as exc:
             raise exceptions.OptionsError(f"tm_record: cannot open {ctx.options.tm_record}: {exc}") from None
         for warning in self.writer.warnings:
@@ -72,8 +78,11 @@ class Recorder:
 
     def _close(self) -> None:
         if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+            writer, self.writer = self.writer, None
+            try:
+                writer.close()
+            except OSError as exc:
+                logger.error(f"could not flush {writer.path} to disk: {exc}")
 
 
 addons = [Recorder()]

@@ -17,6 +17,7 @@ from typing import Any
 from mitmproxy import ctx, exceptions, http
 
 from addons.convert import exchange_of, make_response
+from addons.redaction_options import REDACTION_OPTIONS, add_redaction_options, redaction_rules
 from proxy.cassette import CassetteError, load_cassette
 from proxy.recording import OnMiss, miss_response, recorded_latency, replayed_response
 from proxy.replay import EXHAUST, REPEAT_LAST, ReplayIndex
@@ -54,9 +55,10 @@ class Replayer:
             "After the last recording of a repeated request: serve it again (repeat_last) or miss (exhaust).",
             choices=[REPEAT_LAST, EXHAUST],
         )
+        add_redaction_options(loader)
 
     def configure(self, updated: set[str]) -> None:
-        if not updated & {"tm_replay", "tm_repeat"}:
+        if not updated & {"tm_replay", "tm_repeat", *REDACTION_OPTIONS}:
             return
         if not ctx.options.tm_replay:
             self.index = None
@@ -65,7 +67,9 @@ class Replayer:
             cassette = load_cassette(ctx.options.tm_replay)
         except CassetteError as exc:
             raise exceptions.OptionsError(f"tm_replay: {exc}") from None
-        self.index = ReplayIndex(cassette.exchanges, on_exhausted=ctx.options.tm_repeat)
+        self.index = ReplayIndex(
+            cassette.exchanges, rules=redaction_rules(), on_exhausted=ctx.options.tm_repeat
+        )
         logger.info(f"replaying {len(self.index)} interactions from {ctx.options.tm_replay}")
 
     async def request(self, flow: http.HTTPFlow) -> None:

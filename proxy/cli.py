@@ -13,7 +13,8 @@ import click
 from . import __version__
 from .audit.cli import audit_command
 from .cassette import CassetteError, load_cassette
-from .netaddr import ListenAddressError, parse_listen, warn_if_exposed
+from .config import CONFIG_ENV, CONFIG_FILE, Config, ConfigError, load_config
+from .netaddr import ListenAddressError, check_exposure, parse_listen, warn_if_exposed
 from .recording import CassettePlan, OnMiss, RecordMode, UpstreamUnknownError, infer_upstream
 from .ticketmaster import DEFAULT_UPSTREAM
 
@@ -37,12 +38,16 @@ def proxy_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--listen",
             default=DEFAULT_PROXY_LISTEN,
+            envvar="TMPROXY_LISTEN",
+            show_envvar=True,
             show_default=True,
             callback=listen_address(8080),
             help="HOST:PORT to listen on; port 0 picks a free port.",
         ),
         click.option(
             "--mode",
+            envvar="TMPROXY_MODE",
+            show_envvar=True,
             type=click.Choice(["reverse", "regular"]),
             default="reverse",
             show_default=True,
@@ -50,6 +55,8 @@ def proxy_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--sid",
+            envvar="TMPROXY_SID",
+            show_envvar=True,
             type=click.Choice(["inject", "validate", "enforce", "off"]),
             default="validate",
             show_default=True,
@@ -57,17 +64,33 @@ def proxy_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--confdir",
+            envvar="TMPROXY_CONFDIR",
+            show_envvar=True,
             default="~/.mitmproxy",
             show_default=True,
             help="mitmproxy's folder for its CA certificate (regular mode HTTPS).",
         ),
-        click.option("--ssl-insecure", is_flag=True, help="Do not verify the upstream's TLS certificate."),
+        click.option(
+            "--ssl-insecure",
+            is_flag=True,
+            envvar="TMPROXY_SSL_INSECURE",
+            help="Do not verify the upstream's TLS certificate.",
+        ),
         click.option(
             "--upstream-timeout",
+            envvar="TMPROXY_UPSTREAM_TIMEOUT",
+            show_envvar=True,
             type=click.FloatRange(min=0),
             default=30.0,
             show_default=True,
             help="Seconds to wait for the upstream before answering 502 (0: wait forever).",
+        ),
+        click.option(
+            "--allow-remote",
+            is_flag=True,
+            envvar="TMPROXY_ALLOW_REMOTE",
+            show_envvar=True,
+            help="Allow listening on a non-loopback address (reachable from other machines).",
         ),
         click.option("-v", "--verbose", is_flag=True, help="Also show mitmproxy's own log."),
     ]
@@ -78,7 +101,16 @@ def proxy_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tmproxy")
-def main() -> None:
+@click.option(
+    "--config",
+    "config_path",
+    envvar=CONFIG_ENV,
+    show_envvar=True,
+    type=click.Path(dir_okay=False),
+    help=f"Settings file (default: ./{CONFIG_FILE} when present). Flags and TMPROXY_* variables win over it.",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
     """tmproxy: keep Ticketmaster resale prices stable from Top Picks to checkout.
 
     A local proxy that injects, validates or enforces X-TM-SESSION-SID on Partner API cart calls,
@@ -89,26 +121,60 @@ def main() -> None:
       tmproxy sandbox --listen 127.0.0.1:9000 &
       tmproxy run --upstream http://127.0.0.1:9000 --sid inject
     """
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    ctx.obj = config
+    ctx.default_map = config.default_map()
 
 
 @main.command()
 @click.option(
     "--listen",
     default=DEFAULT_SANDBOX_LISTEN,
+    envvar="TMPROXY_SANDBOX_LISTEN",
+    show_envvar=True,
     show_default=True,
     callback=listen_address(9000),
     help="HOST:PORT to listen on; port 0 picks a free port.",
 )
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed for listings and price moves.")
+@click.option(
+    "--seed",
+    envvar="TMPROXY_SANDBOX_SEED",
+    show_envvar=True,
+    type=int,
+    default=1,
+    show_default=True,
+    help="Seed for listings and price moves.",
+)
 @click.option(
     "--session-ttl",
+    envvar="TMPROXY_SANDBOX_SESSION_TTL",
+    show_envvar=True,
     type=click.FloatRange(min=0, min_open=True),
     default=3600.0,
     show_default=True,
     help="Fan session lifetime in seconds.",
 )
-@click.option("--quota", type=click.IntRange(min=1), default=None, help="Calls per minute per API key.")
-def sandbox(listen: tuple[str, int], seed: int, session_ttl: float, quota: int | None) -> None:
+@click.option(
+    "--quota",
+    envvar="TMPROXY_SANDBOX_QUOTA",
+    show_envvar=True,
+    type=click.IntRange(min=1),
+    default=None,
+    help="Calls per minute per API key.",
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    envvar="TMPROXY_ALLOW_REMOTE",
+    show_envvar=True,
+    help="Allow listening on a non-loopback address (reachable from other machines).",
+)
+def sandbox(
+    listen: tuple[str, int], seed: int, session_ttl: float, quota: int | None, allow_remote: bool
+) -> None:
     """Run the local Ticketmaster sandbox (Top Picks, fan sessions, Partner API cart).
 
     \b
@@ -119,12 +185,18 @@ def sandbox(listen: tuple[str, int], seed: int, session_ttl: float, quota: int |
     from .sandbox.server import serve_forever
 
     host, port = listen
+    exposure_check(host, allow_remote)
     serve_forever(f"{host}:{port}", seed=seed, session_ttl=session_ttl, quota=quota)
 
 
 @main.command()
 @click.option(
-    "--upstream", default=DEFAULT_UPSTREAM, show_default=True, help="Ticketmaster, or the sandbox's URL."
+    "--upstream",
+    default=DEFAULT_UPSTREAM,
+    show_default=True,
+    envvar="TMPROXY_UPSTREAM",
+    show_envvar=True,
+    help="Ticketmaster, or the sandbox's URL.",
 )
 @proxy_options
 def run(upstream: str, **proxy: Any) -> None:
@@ -141,10 +213,17 @@ def run(upstream: str, **proxy: Any) -> None:
 @main.command()
 @click.argument("cassette", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
-    "--upstream", default=DEFAULT_UPSTREAM, show_default=True, help="Ticketmaster, or the sandbox's URL."
+    "--upstream",
+    default=DEFAULT_UPSTREAM,
+    show_default=True,
+    envvar="TMPROXY_UPSTREAM",
+    show_envvar=True,
+    help="Ticketmaster, or the sandbox's URL.",
 )
 @click.option(
     "--record-mode",
+    envvar="TMPROXY_RECORD_MODE",
+    show_envvar=True,
     type=click.Choice([m.value for m in RecordMode]),
     default=RecordMode.ONCE.value,
     show_default=True,
@@ -152,6 +231,8 @@ def run(upstream: str, **proxy: Any) -> None:
 )
 @click.option(
     "--record-as",
+    envvar="TMPROXY_RECORD_AS",
+    show_envvar=True,
     default="",
     help="Record URLs at this origin instead of the upstream's (e.g. https://app.ticketmaster.com).",
 )
@@ -175,10 +256,14 @@ def record(cassette: Path, upstream: str, record_mode: str, record_as: str, **pr
 @click.option(
     "--upstream",
     default=None,
+    envvar="TMPROXY_UPSTREAM",
+    show_envvar=True,
     help="Where misses go and, in reverse mode, the origin served (default: the cassette's one host).",
 )
 @click.option(
     "--on-miss",
+    envvar="TMPROXY_ON_MISS",
+    show_envvar=True,
     type=click.Choice([m.value for m in OnMiss]),
     default=OnMiss.ERROR.value,
     show_default=True,
@@ -186,6 +271,8 @@ def record(cassette: Path, upstream: str, record_mode: str, record_as: str, **pr
 )
 @click.option(
     "--latency",
+    envvar="TMPROXY_LATENCY",
+    show_envvar=True,
     type=click.Choice(["none", "recorded"]),
     default="none",
     show_default=True,
@@ -193,6 +280,8 @@ def record(cassette: Path, upstream: str, record_mode: str, record_as: str, **pr
 )
 @click.option(
     "--repeat",
+    envvar="TMPROXY_REPEAT",
+    show_envvar=True,
     type=click.Choice(["repeat_last", "exhaust"]),
     default="repeat_last",
     show_default=True,
@@ -214,6 +303,13 @@ def replay(
     plan = CassettePlan.for_replay(OnMiss(on_miss))
     options = {"tm_latency": latency, "tm_repeat": repeat}
     serve_proxy(upstream, cassette=cassette, plan=plan, extra_options=options, **proxy)
+
+
+def exposure_check(host: str, allow_remote: bool) -> None:
+    try:
+        check_exposure(host, allow_remote)
+    except ListenAddressError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def cassette_has_interactions(path: Path) -> bool:
@@ -241,6 +337,7 @@ def serve_proxy(
     confdir: str,
     ssl_insecure: bool,
     upstream_timeout: float,
+    allow_remote: bool,
     verbose: bool,
     cassette: Path | None = None,
     plan: CassettePlan | None = None,
@@ -267,6 +364,7 @@ def serve_proxy(
     options: dict[str, Any] = {
         "tm_sid": sid,
         "tm_upstream_timeout": upstream_timeout,
+        **redaction_options(click.get_current_context().find_object(Config) or Config()),
         **(extra_options or {}),
     }
     if cassette is not None and plan is not None:
@@ -274,6 +372,7 @@ def serve_proxy(
         options["tm_replay"] = str(cassette) if plan.replay else ""
         options["tm_record"] = str(cassette) if plan.record else ""
         options["tm_record_as"] = record_as
+    exposure_check(settings.listen_host, allow_remote)
     warn_if_exposed(settings.listen_host, "the proxy")
     install_console_logging(verbose)
     addons = [UpstreamTimeout(), fan_session, replayer, recorder]
@@ -282,6 +381,15 @@ def serve_proxy(
     except ProxyStartError as exc:
         raise click.ClickException(str(exc)) from None
     print_summary(fan_session, replayer, recorder, cassette)
+
+
+def redaction_options(config: Config) -> dict[str, list[str]]:
+    return {
+        "tm_redact_headers": config.redaction("headers"),
+        "tm_redact_params": config.redaction("query_params"),
+        "tm_redact_fields": config.redaction("fields"),
+        "tm_redact_patterns": config.redaction("patterns"),
+    }
 
 
 def announce_listening(url: str) -> None:

@@ -103,8 +103,26 @@ async def serve(
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        ignore_cancelled_connections(loop)
     if announce.failure:
         raise ProxyStartError(announce.failure)
+
+
+def ignore_cancelled_connections(loop: asyncio.AbstractEventLoop) -> None:
+    """Stopping with clients still connected cancels their handlers; Python 3.11's asyncio then logs a
+    traceback per connection (`StreamReaderProtocol` calls `task.exception()` on a cancelled task; fixed
+    in 3.12). A clean stop must not look like a crash: those, and only those, are dropped."""
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), asyncio.CancelledError):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 def install_console_logging(verbose: bool = False) -> None:

@@ -39,6 +39,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_exposure(host: str, allow_remote: bool) -> None:
+    """Servers stay on loopback unless the user asked for more with --allow-remote."""
+    if not is_loopback(host) and not allow_remote:
+        raise ListenAddressError(
+            f"{host} is not a loopback address: anyone who can reach it could use this server; "
+            "pass --allow-remote (or TMPROXY_ALLOW_REMOTE=1) if that is what you want"
+        )
+
+
 def warn_if_exposed(host: str, what: str) -> None:
     """Say so loudly when a server will be reachable from other machines."""
     if not is_loopback(host):

@@ -37,7 +37,14 @@ T = TypeVar("T")
 @click.command("audit")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Report format."
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    envvar="TMPROXY_AUDIT_FORMAT",
+    show_envvar=True,
+    help="Report format.",
 )
 @click.option(
     "--output",
@@ -48,6 +55,8 @@ T = TypeVar("T")
 @click.option(
     "--fail-on",
     type=click.Choice(FAIL_ON),
+    envvar="TMPROXY_AUDIT_FAIL_ON",
+    show_envvar=True,
     default="error",
     show_default=True,
     help="Exit 1 when a finding at or above this severity is found (never: always exit 0).",

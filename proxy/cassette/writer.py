@@ -178,12 +178,27 @@ class CassetteWriter:
                 offset, data = self._empty_at, b"\n" + data  # overwrites " []" of "interactions: []"
             else:
                 offset = self._end
-            _write_all(fd, data, offset)
+            try:
+                _write_all(fd, data, offset)
+            except OSError:
+                self._cut_partial_write(fd, offset)
+                raise
             self._end = offset + len(data)
             self._empty_at = None
             self.count += 1
             self._maybe_fsync(fd)
         return True
+
+    def _cut_partial_write(self, fd: int, offset: int) -> None:
+        """A failed append (disk full, I/O error) may have written part of its item: cut it off, so that
+        the file stays a whole cassette, for vcrpy too, and the next append starts where this one did."""
+        try:
+            if self._empty_at is not None:
+                _write_all(fd, EMPTY_INTERACTIONS, self._empty_at)
+                offset = self._empty_at + len(EMPTY_INTERACTIONS)
+            os.ftruncate(fd, offset)
+        except OSError as exc:  # the torn item stays; readers skip it and the next writer truncates it
+            log.warning("%s: could not cut off a partly written interaction: %s", self.path, exc)
 
     def _require_open(self) -> int:
         if self._fd is None:
@@ -208,9 +223,11 @@ class CassetteWriter:
         with self._lock:
             if self._fd is None:
                 return
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = None
+            fd, self._fd = self._fd, None
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def __enter__(self) -> CassetteWriter:
         return self

@@ -44,7 +44,13 @@ def test_sandbox_command_serves_and_stops_cleanly(sig):
     assert sandbox.stdout_lines[0].startswith("listening on http://127.0.0.1:")
 
 
-def test_non_loopback_listen_warns():
-    with tmproxy("sandbox", "--listen", "0.0.0.0:0") as sandbox:
+@pytest.mark.parametrize("command", [["sandbox"], ["run"], ["replay", "cassettes/compliant.yaml"]])
+def test_non_loopback_listen_needs_allow_remote(command):
+    refused = CliRunner().invoke(main, [*command, "--listen", "0.0.0.0:0"])
+    assert refused.exit_code == 2 and "--allow-remote" in refused.output
+
+
+def test_allow_remote_listens_with_a_warning():
+    with tmproxy("sandbox", "--listen", "0.0.0.0:0", "--allow-remote") as sandbox:
         assert sandbox.stop() == 0
     assert "reachable beyond this machine" in sandbox.stderr_text
