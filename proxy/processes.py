@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -38,42 +39,57 @@ class CliProcess:
         return "".join(self.stdout_lines)
 
 
-def _pump(stream: IO[str], lines: list[str], ready: queue.Queue[str]) -> None:
+TMPROXY_READY = re.compile(r"^listening on (?P<url>\S+)")
+
+
+def _pump(stream: IO[str], lines: list[str], ready: queue.Queue[str], pattern: re.Pattern[str]) -> None:
     for line in stream:
         lines.append(line)
-        if line.startswith("listening on "):
-            ready.put(line.split("listening on ", 1)[1].strip())
+        match = pattern.search(line)
+        if match:
+            ready.put(match.group("url"))
     ready.put("")
 
 
 @contextmanager
 def tmproxy(*args: str, env: dict[str, str] | None = None) -> Iterator[CliProcess]:
     """Start `tmproxy ARGS...`, wait until it says where it listens, stop it with SIGTERM at the end."""
+    with running([sys.executable, "-m", "proxy.cli", *args], TMPROXY_READY, env) as process:
+        yield process
+
+
+@contextmanager
+def running(
+    command: list[str], ready_pattern: re.Pattern[str], env: dict[str, str] | None = None
+) -> Iterator[CliProcess]:
+    """Start a server process; ready once a stdout line matches `ready_pattern` (its `url` group)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "proxy.cli", *args],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
-    running = CliProcess(proc)
+    started = CliProcess(proc)
     ready: queue.Queue[str] = queue.Queue()
     stderr_chunks: list[str] = []
-    out = threading.Thread(target=_pump, args=(proc.stdout, running.stdout_lines, ready), daemon=True)
+    out = threading.Thread(
+        target=_pump, args=(proc.stdout, started.stdout_lines, ready, ready_pattern), daemon=True
+    )
     err = threading.Thread(target=lambda: stderr_chunks.extend(proc.stderr or ()), daemon=True)
     out.start()
     err.start()
     try:
         try:
-            running.url = ready.get(timeout=READY_TIMEOUT)
+            started.url = ready.get(timeout=READY_TIMEOUT)
         except queue.Empty:
-            running.url = ""
-        if not running.url:
+            started.url = ""
+        if not started.url:
             proc.kill()
             proc.wait()
             err.join(5)
-            raise RuntimeError(f"tmproxy {' '.join(args)} did not start: {''.join(stderr_chunks)}")
-        yield running
+            raise RuntimeError(f"{' '.join(command)} did not start: {''.join(stderr_chunks)}")
+        yield started
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -84,4 +100,4 @@ def tmproxy(*args: str, env: dict[str, str] | None = None) -> Iterator[CliProces
                 proc.wait()
         out.join(5)
         err.join(5)
-        running.stderr_text = "".join(stderr_chunks)
+        started.stderr_text = "".join(stderr_chunks)

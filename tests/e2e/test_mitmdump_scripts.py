@@ -1,0 +1,41 @@
+"""The addons loaded the mitmproxy way: `mitmdump -s addons/<file>.py --set ...`."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from proxy.cassette import load_cassette
+from proxy.partner_flows import resale_offer
+from proxy.processes import running
+from proxy.sandbox.client import SandboxClient
+
+ADDONS = Path(__file__).resolve().parents[2] / "addons"
+MITMDUMP = shutil.which("mitmdump", path=str(Path(sys.executable).parent))
+MITMDUMP_READY = re.compile(r"listening at (?P<url>[\d.]+:\d+)")
+
+
+@pytest.mark.skipif(MITMDUMP is None, reason="mitmdump is not installed beside this Python")
+def test_mitmdump_with_the_fan_session_and_recorder_scripts(sandbox, tmp_path: Path):
+    cassette = tmp_path / "mitmdump.yaml"
+    command = [
+        str(MITMDUMP),
+        "-s", str(ADDONS / "fan_session.py"),
+        "-s", str(ADDONS / "recorder.py"),
+        "--set", "tm_sid=inject",
+        "--set", f"tm_record={cassette}",
+        "--mode", f"reverse:{sandbox.url}",
+        "--listen-host", "127.0.0.1",
+        "--listen-port", "0",
+    ]  # fmt: skip
+    with running(command, MITMDUMP_READY) as mitmdump:
+        client = SandboxClient(f"http://{mitmdump.url}")
+        offer = resale_offer(client.top_picks(selection="resale"))
+        assert client.reserve([{"id": offer["ticketId"], "quantity": 1}]).status_code == 200
+    reserve = next(r for r in sandbox.requests() if r["method"] == "POST")
+    assert reserve["headers"].get("X-TM-SESSION-SID")
+    assert len(load_cassette(cassette).exchanges) == 2
