@@ -39,3 +39,22 @@ def test_mitmdump_with_the_fan_session_and_recorder_scripts(sandbox, tmp_path: P
     reserve = next(r for r in sandbox.requests() if r["method"] == "POST")
     assert reserve["headers"].get("X-TM-SESSION-SID")
     assert len(load_cassette(cassette).exchanges) == 2
+
+
+@pytest.mark.skipif(MITMDUMP is None, reason="mitmdump is not installed beside this Python")
+def test_mitmdump_replays_a_shipped_cassette_offline():
+    cassette = Path(__file__).resolve().parents[2] / "cassettes" / "compliant.yaml"
+    command = [
+        str(MITMDUMP),
+        "-s", str(ADDONS / "fan_session.py"),
+        "-s", str(ADDONS / "replayer.py"),
+        "--set", f"tm_replay={cassette}",
+        "--set", "connection_strategy=lazy",
+        "--mode", "reverse:https://app.ticketmaster.com",
+        "--listen-host", "127.0.0.1",
+        "--listen-port", "0",
+    ]  # fmt: skip
+    with running(command, MITMDUMP_READY) as mitmdump:
+        client = SandboxClient(f"http://{mitmdump.url}")
+        assert client.top_picks(selection="resale").status_code == 200
+        assert client.top_picks(quantity=9).status_code == 404
