@@ -1,0 +1,51 @@
+"""Cassettes tmproxy did not record (vcrpy's own) and the cassettes tmproxy ships."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import vcr
+
+from proxy.processes import tmproxy
+from proxy.sandbox.client import SandboxClient
+
+SHIPPED = Path(__file__).resolve().parents[2] / "cassettes"
+
+
+def test_a_cassette_vcrpy_wrote_replays_through_tmproxy(sandbox, tmp_path: Path):
+    cassette = tmp_path / "vcrpy.yaml"
+    with vcr.use_cassette(str(cassette), record_mode="all", decode_compressed_response=True):
+        direct = SandboxClient(sandbox.url)
+        recorded = direct.top_picks(selection="resale")
+        assert recorded.status_code == 200
+    requests_seen = len(sandbox.requests())
+    with tmproxy("replay", str(cassette), "--listen", "127.0.0.1:0") as replay:
+        replayed = SandboxClient(replay.url).top_picks(selection="resale")
+    assert replayed.status_code == 200
+    assert replayed.json()["_embedded"] == recorded.json()["_embedded"]
+    assert len(sandbox.requests()) == requests_seen
+
+
+def audit_json(path: Path) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-m", "proxy.cli", "audit", str(path), "--format", "json", "--fail-on", "never"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_shipped_compliant_cassette_audits_clean():
+    report = audit_json(SHIPPED / "compliant.yaml")
+    assert report["findings"] == [] and report["summary"]["interactions"] == 7
+
+
+def test_shipped_flawed_cassette_shows_each_seeded_mistake_once():
+    report = audit_json(SHIPPED / "flawed.yaml")
+    found = {rule: count for rule, count in report["summary"]["by_rule"].items() if count}
+    assert found == {"sid-missing": 1, "session-expired": 1, "abandoned-cart": 1, "concurrent-cart-calls": 1}
