@@ -22,6 +22,20 @@ DEFAULT_PROXY_LISTEN = "127.0.0.1:8080"
 DEFAULT_SANDBOX_LISTEN = "127.0.0.1:9000"
 
 
+def option(*decls: str, env: str, **attrs: Any) -> Callable[[Any], Any]:
+    """A click option that can also come from the environment variable TMPROXY_<env>."""
+    return click.option(*decls, envvar=f"TMPROXY_{env}", show_envvar=True, **attrs)
+
+
+UPSTREAM_OPTION = option(
+    "--upstream",
+    env="UPSTREAM",
+    default=DEFAULT_UPSTREAM,
+    show_default=True,
+    help="Ticketmaster, or the sandbox's URL.",
+)
+
+
 def listen_address(default_port: int) -> Callable[[click.Context, click.Parameter, str], tuple[str, int]]:
     def convert(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, int]:
         try:
@@ -35,61 +49,55 @@ def listen_address(default_port: int) -> Callable[[click.Context, click.Paramete
 def proxy_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The options every proxying command shares (run, record, replay)."""
     decorators = [
-        click.option(
+        option(
             "--listen",
             default=DEFAULT_PROXY_LISTEN,
-            envvar="TMPROXY_LISTEN",
-            show_envvar=True,
+            env="LISTEN",
             show_default=True,
             callback=listen_address(8080),
             help="HOST:PORT to listen on; port 0 picks a free port.",
         ),
-        click.option(
+        option(
             "--mode",
-            envvar="TMPROXY_MODE",
-            show_envvar=True,
+            env="MODE",
             type=click.Choice(["reverse", "regular"]),
             default="reverse",
             show_default=True,
             help="reverse: point the app's base URL at the proxy; regular: use it as the HTTP(S) proxy.",
         ),
-        click.option(
+        option(
             "--sid",
-            envvar="TMPROXY_SID",
-            show_envvar=True,
+            env="SID",
             type=click.Choice(["inject", "validate", "enforce", "off"]),
             default="validate",
             show_default=True,
             help="X-TM-SESSION-SID policy on Partner API cart calls.",
         ),
-        click.option(
+        option(
             "--confdir",
-            envvar="TMPROXY_CONFDIR",
-            show_envvar=True,
+            env="CONFDIR",
             default="~/.mitmproxy",
             show_default=True,
             help="mitmproxy's folder for its CA certificate (regular mode HTTPS).",
         ),
-        click.option(
+        option(
             "--ssl-insecure",
             is_flag=True,
-            envvar="TMPROXY_SSL_INSECURE",
+            env="SSL_INSECURE",
             help="Do not verify the upstream's TLS certificate.",
         ),
-        click.option(
+        option(
             "--upstream-timeout",
-            envvar="TMPROXY_UPSTREAM_TIMEOUT",
-            show_envvar=True,
+            env="UPSTREAM_TIMEOUT",
             type=click.FloatRange(min=0),
             default=30.0,
             show_default=True,
             help="Seconds to wait for the upstream before answering 502 (0: wait forever).",
         ),
-        click.option(
+        option(
             "--allow-remote",
             is_flag=True,
-            envvar="TMPROXY_ALLOW_REMOTE",
-            show_envvar=True,
+            env="ALLOW_REMOTE",
             help="Allow listening on a non-loopback address (reachable from other machines).",
         ),
         click.option("-v", "--verbose", is_flag=True, help="Also show mitmproxy's own log."),
@@ -130,46 +138,41 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
 
 @main.command()
-@click.option(
+@option(
     "--listen",
     default=DEFAULT_SANDBOX_LISTEN,
-    envvar="TMPROXY_SANDBOX_LISTEN",
-    show_envvar=True,
+    env="SANDBOX_LISTEN",
     show_default=True,
     callback=listen_address(9000),
     help="HOST:PORT to listen on; port 0 picks a free port.",
 )
-@click.option(
+@option(
     "--seed",
-    envvar="TMPROXY_SANDBOX_SEED",
-    show_envvar=True,
+    env="SANDBOX_SEED",
     type=int,
     default=1,
     show_default=True,
     help="Seed for listings and price moves.",
 )
-@click.option(
+@option(
     "--session-ttl",
-    envvar="TMPROXY_SANDBOX_SESSION_TTL",
-    show_envvar=True,
+    env="SANDBOX_SESSION_TTL",
     type=click.FloatRange(min=0, min_open=True),
     default=3600.0,
     show_default=True,
     help="Fan session lifetime in seconds.",
 )
-@click.option(
+@option(
     "--quota",
-    envvar="TMPROXY_SANDBOX_QUOTA",
-    show_envvar=True,
+    env="SANDBOX_QUOTA",
     type=click.IntRange(min=1),
     default=None,
     help="Calls per minute per API key.",
 )
-@click.option(
+@option(
     "--allow-remote",
     is_flag=True,
-    envvar="TMPROXY_ALLOW_REMOTE",
-    show_envvar=True,
+    env="ALLOW_REMOTE",
     help="Allow listening on a non-loopback address (reachable from other machines).",
 )
 def sandbox(
@@ -190,14 +193,7 @@ def sandbox(
 
 
 @main.command()
-@click.option(
-    "--upstream",
-    default=DEFAULT_UPSTREAM,
-    show_default=True,
-    envvar="TMPROXY_UPSTREAM",
-    show_envvar=True,
-    help="Ticketmaster, or the sandbox's URL.",
-)
+@UPSTREAM_OPTION
 @proxy_options
 def run(upstream: str, **proxy: Any) -> None:
     """Run the fan-session proxy in front of Ticketmaster (or the sandbox).
@@ -212,27 +208,18 @@ def run(upstream: str, **proxy: Any) -> None:
 
 @main.command()
 @click.argument("cassette", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--upstream",
-    default=DEFAULT_UPSTREAM,
-    show_default=True,
-    envvar="TMPROXY_UPSTREAM",
-    show_envvar=True,
-    help="Ticketmaster, or the sandbox's URL.",
-)
-@click.option(
+@UPSTREAM_OPTION
+@option(
     "--record-mode",
-    envvar="TMPROXY_RECORD_MODE",
-    show_envvar=True,
+    env="RECORD_MODE",
     type=click.Choice([m.value for m in RecordMode]),
     default=RecordMode.ONCE.value,
     show_default=True,
     help="vcrpy's record modes: once, new_episodes, all, none.",
 )
-@click.option(
+@option(
     "--record-as",
-    envvar="TMPROXY_RECORD_AS",
-    show_envvar=True,
+    env="RECORD_AS",
     default="",
     help="Record URLs at this origin instead of the upstream's (e.g. https://app.ticketmaster.com).",
 )
@@ -244,8 +231,8 @@ def record(cassette: Path, upstream: str, record_mode: str, record_as: str, **pr
 
     \b
     Example:
-      tmproxy record cassettes/checkout.yaml --upstream http://127.0.0.1:9000 \
-          --record-as https://app.ticketmaster.com --record-mode new_episodes
+      tmproxy record cassettes/checkout.yaml --upstream http://127.0.0.1:9000 --record-as https://app.ticketmaster.com
+      tmproxy record cassettes/checkout.yaml --record-mode new_episodes
     """
     plan = CassettePlan.for_record_mode(RecordMode(record_mode), cassette_has_interactions(cassette))
     serve_proxy(upstream, cassette=cassette, plan=plan, record_as=record_as, **proxy)
@@ -253,35 +240,31 @@ def record(cassette: Path, upstream: str, record_mode: str, record_as: str, **pr
 
 @main.command()
 @click.argument("cassette", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option(
+@option(
     "--upstream",
     default=None,
-    envvar="TMPROXY_UPSTREAM",
-    show_envvar=True,
+    env="UPSTREAM",
     help="Where misses go and, in reverse mode, the origin served (default: the cassette's one host).",
 )
-@click.option(
+@option(
     "--on-miss",
-    envvar="TMPROXY_ON_MISS",
-    show_envvar=True,
+    env="ON_MISS",
     type=click.Choice([m.value for m in OnMiss]),
     default=OnMiss.ERROR.value,
     show_default=True,
     help="error: answer 404 naming the closest recordings; forward: pass upstream and record.",
 )
-@click.option(
+@option(
     "--latency",
-    envvar="TMPROXY_LATENCY",
-    show_envvar=True,
+    env="LATENCY",
     type=click.Choice(["none", "recorded"]),
     default="none",
     show_default=True,
     help="Serve at once, or after each interaction's recorded duration.",
 )
-@click.option(
+@option(
     "--repeat",
-    envvar="TMPROXY_REPEAT",
-    show_envvar=True,
+    env="REPEAT",
     type=click.Choice(["repeat_last", "exhaust"]),
     default="repeat_last",
     show_default=True,
