@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,17 +57,20 @@ async def _serve_until_signalled(state: SandboxState, host: str, port: int) -> N
         await runner.cleanup()
 
 
-async def _start(state: SandboxState, host: str, port: int) -> tuple[web.AppRunner, str]:
+async def _start(
+    state: SandboxState, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(build_app(state), access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
     except BaseException:
         await runner.cleanup()
         raise
     bound_port = runner.addresses[0][1]
     shown = f"[{host}]" if ":" in host else host
-    return runner, f"http://{shown}:{bound_port}"
+    scheme = "https" if ssl_context is not None else "http"
+    return runner, f"{scheme}://{shown}:{bound_port}"
 
 
 def _config(
@@ -87,8 +91,9 @@ def _config(
 class RunningSandbox:
     """A sandbox served on a background thread: its `url`, its `state`, and the test controls."""
 
-    def __init__(self, state: SandboxState) -> None:
+    def __init__(self, state: SandboxState, ssl_context: ssl.SSLContext | None = None) -> None:
         self.state = state
+        self.ssl_context = ssl_context
         self.url = ""
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -120,7 +125,7 @@ class RunningSandbox:
 
     async def _serve(self) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        runner, self.url = await _start(self.state, "127.0.0.1", 0)
+        runner, self.url = await _start(self.state, "127.0.0.1", 0, self.ssl_context)
         self._ready.set()
         try:
             await self._stop.wait()
@@ -184,9 +189,13 @@ def running_sandbox(
     session_ttl: float = 3600.0,
     quota: int | None = None,
     reprice_interval: float = DEFAULT_REPRICE_INTERVAL,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Iterator[RunningSandbox]:
-    """A sandbox on 127.0.0.1 and a free port, served from its own thread and event loop."""
-    sandbox = RunningSandbox(SandboxState(_config(seed, session_ttl, quota, reprice_interval)))
+    """A sandbox on 127.0.0.1 and a free port, served from its own thread and event loop.
+
+    With an `ssl_context` it serves HTTPS, like Ticketmaster, for tests of the proxy's regular mode.
+    """
+    sandbox = RunningSandbox(SandboxState(_config(seed, session_ttl, quota, reprice_interval)), ssl_context)
     sandbox.start()
     try:
         yield sandbox
