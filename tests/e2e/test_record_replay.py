@@ -142,3 +142,36 @@ def test_corrupt_cassette_is_refused_and_left_alone(tmp_path: Path):
     assert result.returncode == 1
     assert "bad.yaml" in result.stderr
     assert cassette.read_text() == "!!python/object/apply:os.system ['echo pwned']\n"
+
+
+def test_record_mode_all_always_records_and_none_only_replays(tmp_path: Path):
+    cassette = tmp_path / "modes.yaml"
+    with running_sandbox(seed=15) as sandbox:
+        for _ in range(2):
+            with tmproxy(
+                "record",
+                str(cassette),
+                "--record-mode",
+                "all",
+                "--upstream",
+                sandbox.url,
+                "--listen",
+                "127.0.0.1:0",
+            ) as proxy:
+                assert SandboxClient(proxy.url).top_picks().status_code == 200
+        assert len(sandbox.requests()) == 2
+        with tmproxy(
+            "record",
+            str(cassette),
+            "--record-mode",
+            "none",
+            "--upstream",
+            sandbox.url,
+            "--listen",
+            "127.0.0.1:0",
+        ) as proxy:
+            client = SandboxClient(proxy.url)
+            assert client.top_picks().status_code == 200
+            assert client.top_picks(quantity=7).status_code == 404
+        assert len(sandbox.requests()) == 2
+    assert len(load_cassette(cassette).exchanges) == 2
