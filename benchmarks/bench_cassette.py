@@ -1,4 +1,4 @@
-"""Benchmark: tmproxy's cassette load and replay against vcrpy's, on one 5,000-interaction cassette.
+"""Benchmark: tmproxy's cassettes against vcrpy's (load, replay), and the cost of an append as they grow.
 
     python benchmarks/bench_cassette.py [--count 5000] [--json results.json] [--vcrpy-cap 30]
 
@@ -8,7 +8,10 @@ file tmproxy wrote, plus vcrpy on the same interactions in the layout vcrpy writ
 vs vcrpy's `Cassette.load` + one `play_response` per request. vcrpy scans the cassette for each request
 (quadratic), so it runs until `--vcrpy-cap` seconds and the rest is extrapolated as c * n^2 from the
 requests it did play; the output says when that happened.
-"""
+(c) `recording_scaling` (used by `benchmarks/run.py`): an append to a 10,000-interaction cassette
+against one to a 10-interaction cassette.
+
+Every timing is CPU time of this process (see `clock`)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import argparse
 import json
 import platform
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -35,6 +39,10 @@ from proxy.exchange import Exchange, Headers, Request, Response
 from proxy.replay import ReplayIndex
 
 UPSTREAM = "https://app.ticketmaster.com"
+
+clock = time.process_time
+"""Timings are this process's CPU time: on a shared machine, the time other processes held the core
+would otherwise count against whichever side happened to be running."""
 LIVE_KEY = "live-apikey-0123456789abcdef"
 
 
@@ -132,12 +140,104 @@ def build_exchanges(count: int, seed: int = 7) -> list[Exchange]:
     return exchanges
 
 
+def with_rotating_tokens(exchanges: list[Exchange], every: int, seed: int = 11) -> list[Exchange]:
+    """The traffic of an app that refreshes its OAuth token every `every` calls and sends it as a Bearer
+    token: the recorder learns a new secret each time, and must keep looking for all of them."""
+    rng = random.Random(seed)
+    out: list[Exchange] = []
+    token = ""
+    for i, exchange in enumerate(exchanges):
+        if i % every == 0:
+            token, refresh = f"{rng.getrandbits(256):064x}", f"{rng.getrandbits(128):032x}"
+            answer = _json({"access_token": token, "refresh_token": refresh, "expires_in": 3600})
+            form = Headers([("Content-Type", "application/x-www-form-urlencoded")])
+            out.append(
+                Exchange(
+                    Request("POST", f"{UPSTREAM}/oauth/token", form, f"grant_type=refresh_token&refresh_token={refresh}".encode()),
+                    Response(200, Headers([("Content-Type", "application/json")]), answer, "OK"),
+                    started_at=exchange.started_at,
+                    ended_at=exchange.started_at + 0.1,
+                )
+            )  # fmt: skip
+        headers = Headers(exchange.request.headers.items())
+        headers.set("Authorization", f"Bearer {token}")
+        request = Request(exchange.request.method, exchange.request.url, headers, exchange.request.body)
+        out.append(Exchange(request, exchange.response, exchange.started_at, exchange.ended_at))
+    return out
+
+
+def recording_scaling(
+    workdir: Path,
+    large: int = 10_000,
+    small: int = 10,
+    block: int = 500,
+    rounds: int = 3,
+    token_every: int = 0,
+) -> dict[str, Any]:
+    """Cost of one append to a cassette (and a writer) already holding `large` interactions against one
+    holding `small`: `rounds` blocks of `block` appends each, alternating; the per-round ratio's median.
+
+    `token_every`: a new OAuth token every that many calls (0: only the apikey, the same every time).
+    The writer's memory of secrets grows with the recording, so that is where a cost per append
+    could grow with the cassette, besides the file itself.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    needed = large + rounds * block
+    exchanges = build_exchanges(needed + small + block)
+    if token_every:
+        exchanges = with_rotating_tokens(exchanges, token_every)
+    big_path = workdir / f"scaling-{large}-{token_every}.yaml"
+    big_path.unlink(missing_ok=True)
+    big = CassetteWriter(big_path)
+    start = clock()
+    for exchange in exchanges[:large]:
+        big.append(exchange)
+    fill_s = clock() - start
+    big_ms: list[float] = []
+    small_ms: list[float] = []
+    try:
+        for r in range(rounds):
+            path = workdir / f"scaling-{small}-{token_every}-{r}.yaml"
+            path.unlink(missing_ok=True)
+            with CassetteWriter(path) as fresh:
+                for exchange in exchanges[:small]:
+                    fresh.append(exchange)
+                start = clock()
+                for exchange in exchanges[small : small + block]:
+                    fresh.append(exchange)
+                small_ms.append((clock() - start) * 1000 / block)
+            path.unlink()
+            start = clock()
+            for exchange in exchanges[large + r * block : large + (r + 1) * block]:
+                big.append(exchange)
+            big_ms.append((clock() - start) * 1000 / block)
+    finally:
+        big.close()
+    size_mb = big_path.stat().st_size / 1e6
+    big_path.unlink()
+    ratios = [b / s for b, s in zip(big_ms, small_ms, strict=True)]
+    return {
+        "large": large,
+        "small": small,
+        "block": block,
+        "rounds": rounds,
+        "token_every": token_every,
+        "secrets_remembered": len(getattr(big.redactor, "_seen", ())),  # what every append looks for
+        "fill_s": fill_s,
+        "file_mb": round(size_mb, 1),
+        "ms_per_append_large": big_ms,
+        "ms_per_append_small": small_ms,
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
+    }
+
+
 def best_of(repeat: int, action: Callable[[], object]) -> float:
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = clock()
         action()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return min(times)
 
 
@@ -159,16 +259,16 @@ def tmproxy_replay(path: Path, requests: list[Request]) -> int:
 
 def vcrpy_replay(path: Path, requests: list[VcrRequest], cap: float) -> dict[str, Any]:
     """Load and play until done or `cap` seconds; extrapolate c * n^2 when capped."""
-    start = time.perf_counter()
+    start = clock()
     cassette = vcrpy_load(path)
-    loaded = time.perf_counter()
+    loaded = clock()
     played = 0
     for request in requests:
         cassette.play_response(request)
         played += 1
-        if time.perf_counter() - loaded > cap:
+        if clock() - loaded > cap:
             break
-    playing = time.perf_counter() - loaded
+    playing = clock() - loaded
     total = len(requests)
     estimate = (
         (loaded - start) + playing * (total / played) ** 2 if played < total else playing + (loaded - start)
@@ -179,6 +279,51 @@ def vcrpy_replay(path: Path, requests: list[VcrRequest], cap: float) -> dict[str
         "play_s": playing,
         "total_s": estimate,
         "capped": played < total,
+    }
+
+
+def measure(count: int, repeat: int, vcrpy_cap: float, workdir: Path) -> dict[str, Any]:
+    """(a) and (b) on a cassette of `count` interactions written into `workdir`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    ours, theirs = workdir / "tmproxy.yaml", workdir / "vcrpy.yaml"
+    ours.unlink(missing_ok=True)
+
+    exchanges = build_exchanges(count)
+    start = clock()
+    with CassetteWriter(ours, metadata={"upstream": UPSTREAM}) as writer:
+        for exchange in exchanges:
+            writer.append(exchange)
+    write_s = clock() - start
+    requests_, responses, *_ = deserialize(ours.read_text(), yamlserializer)
+    theirs.write_text(serialize({"requests": requests_, "responses": responses}, yamlserializer))
+
+    loads = {
+        "tmproxy load_cassette": best_of(repeat, lambda: load_cassette(ours)),
+        "vcrpy Cassette.load (same file)": best_of(repeat, lambda: vcrpy_load(ours)),
+        "vcrpy deserialize (same file)": best_of(
+            repeat, lambda: deserialize(ours.read_text(), yamlserializer)
+        ),
+        "vcrpy Cassette.load (vcrpy's own layout)": best_of(repeat, lambda: vcrpy_load(theirs)),
+    }
+
+    live = [Request(e.request.method, e.request.url, e.request.headers, e.request.body) for e in exchanges]
+    ours_replay_s = best_of(repeat, lambda: tmproxy_replay(ours, live))
+    hits = tmproxy_replay(ours, live)
+    vcr_requests = [VcrRequest(r.method, r.url, r.body or None, dict(r.headers.items())) for r in live]
+    theirs_replay = vcrpy_replay(ours, vcr_requests, vcrpy_cap)
+
+    base = loads["vcrpy Cassette.load (same file)"]
+    return {
+        "count": count,
+        "file_mb": round(ours.stat().st_size / 1e6, 2),
+        "python": platform.python_version(),
+        "write_s": write_s,
+        "load_s": loads,
+        "load_ratio_tmproxy_vs_vcrpy": loads["tmproxy load_cassette"] / base,
+        "load_ratio_tmproxy_vs_vcrpy_own_layout": loads["tmproxy load_cassette"]
+        / loads["vcrpy Cassette.load (vcrpy's own layout)"],
+        "replay": {"tmproxy_s": ours_replay_s, "tmproxy_hits": hits, "vcrpy": theirs_replay},
+        "replay_ratio_tmproxy_vs_vcrpy": ours_replay_s / theirs_replay["total_s"],
     }
 
 
@@ -196,48 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="bench-cassette-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    ours, theirs = workdir / "tmproxy.yaml", workdir / "vcrpy.yaml"
-    ours.unlink(missing_ok=True)
-
-    exchanges = build_exchanges(args.count)
-    start = time.perf_counter()
-    with CassetteWriter(ours, metadata={"upstream": UPSTREAM}) as writer:
-        for exchange in exchanges:
-            writer.append(exchange)
-    write_s = time.perf_counter() - start
-    requests_, responses, *_ = deserialize(ours.read_text(), yamlserializer)
-    theirs.write_text(serialize({"requests": requests_, "responses": responses}, yamlserializer))
-
-    loads = {
-        "tmproxy load_cassette": best_of(args.repeat, lambda: load_cassette(ours)),
-        "vcrpy Cassette.load (same file)": best_of(args.repeat, lambda: vcrpy_load(ours)),
-        "vcrpy deserialize (same file)": best_of(
-            args.repeat, lambda: deserialize(ours.read_text(), yamlserializer)
-        ),
-        "vcrpy Cassette.load (vcrpy's own layout)": best_of(args.repeat, lambda: vcrpy_load(theirs)),
-    }
-
-    live = [Request(e.request.method, e.request.url, e.request.headers, e.request.body) for e in exchanges]
-    start = time.perf_counter()
-    hits = tmproxy_replay(ours, live)
-    ours_replay_s = time.perf_counter() - start
-    vcr_requests = [VcrRequest(r.method, r.url, r.body or None, dict(r.headers.items())) for r in live]
-    theirs_replay = vcrpy_replay(ours, vcr_requests, args.vcrpy_cap)
-
-    base = loads["vcrpy Cassette.load (same file)"]
-    results = {
-        "count": args.count,
-        "file_mb": round(ours.stat().st_size / 1e6, 2),
-        "python": platform.python_version(),
-        "write_s": write_s,
-        "load_s": loads,
-        "load_ratio_tmproxy_vs_vcrpy": loads["tmproxy load_cassette"] / base,
-        "load_ratio_tmproxy_vs_vcrpy_own_layout": loads["tmproxy load_cassette"]
-        / loads["vcrpy Cassette.load (vcrpy's own layout)"],
-        "replay": {"tmproxy_s": ours_replay_s, "tmproxy_hits": hits, "vcrpy": theirs_replay},
-        "replay_ratio_tmproxy_vs_vcrpy": ours_replay_s / theirs_replay["total_s"],
-    }
+    results = measure(args.count, args.repeat, args.vcrpy_cap, workdir)
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -14,7 +14,7 @@ from . import __version__
 from .audit.cli import audit_command
 from .cassette import CassetteError, load_cassette
 from .config import CONFIG_ENV, CONFIG_FILE, Config, ConfigError, load_config
-from .netaddr import ListenAddressError, check_exposure, parse_listen, warn_if_exposed
+from .netaddr import ListenAddressError, check_exposure, parse_listen, url_host, warn_if_exposed
 from .recording import CassettePlan, OnMiss, RecordMode, UpstreamUnknownError, infer_upstream
 from .ticketmaster import DEFAULT_UPSTREAM
 
@@ -189,7 +189,7 @@ def sandbox(
 
     host, port = listen
     exposure_check(host, allow_remote)
-    serve_forever(f"{host}:{port}", seed=seed, session_ttl=session_ttl, quota=quota)
+    serve_forever(f"{url_host(host)}:{port}", seed=seed, session_ttl=session_ttl, quota=quota)
 
 
 @main.command()

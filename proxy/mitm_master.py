@@ -62,9 +62,15 @@ class Announce:
         self.on_listening(self.url)
 
 
+def mitm_listen_host(host: str) -> str:
+    """`localhost` as the IP address it means: in reverse mode to an https upstream mitmproxy also opens
+    an HTTP/3 (UDP) port, whose server takes IP addresses only and fails on a name."""
+    return "127.0.0.1" if host.lower() == "localhost" else host
+
+
 def build_master(settings: ProxySettings, addons: Sequence[Any], announce: Announce) -> master.Master:
     opts = options.Options(
-        listen_host=settings.listen_host,
+        listen_host=mitm_listen_host(settings.listen_host),
         listen_port=settings.listen_port,
         mode=[settings.mitm_mode()],
         confdir=settings.confdir,

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 from urllib.parse import urlencode
 
 from ..cassette.errors import CassetteError
@@ -160,7 +160,7 @@ def read_har(path: Path) -> list[Exchange]:
         raise AuditInputError(f"{path}: not a HAR file (no log.entries list)")
     try:
         return [_har_exchange(path, index, entry) for index, entry in enumerate(entries)]
-    except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as error:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, binascii.Error) as error:
         raise AuditInputError(f"{path}: malformed HAR entry: {error}") from None
 
 
@@ -236,12 +236,36 @@ def read_flows(path: Path) -> list[Exchange]:
     exchanges: list[Exchange] = []
     try:
         with path.open("rb") as stream:
-            for flow in io.FlowReader(stream).stream():
+            for flow in io.FlowReader(cast(BinaryIO, _CappedReads(stream, path.stat().st_size))).stream():
                 if isinstance(flow, http.HTTPFlow):
                     exchanges.append(exchange_of(flow))
     except OSError as error:
         raise AuditInputError(f"{path}: cannot read: {error.strerror or error}") from None
-    except (exceptions.FlowReadException, ValueError, TypeError, KeyError) as error:
+    except RecursionError:
+        raise AuditInputError(f"{path}: not a mitmproxy flow file (nested too deeply)") from None
+    except (
+        exceptions.FlowReadException,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        IndexError,
+    ) as error:  # what a flow file's records decode to is untrusted: any shape may come out
         raise AuditInputError(f"{path}: not a mitmproxy flow file ({error})") from None
     logger.debug("%s: %d HTTP flows", path, len(exchanges))
     return exchanges
+
+
+class _CappedReads:
+    """A flow file for mitmproxy's reader, which reads each record's declared length in one go: a length
+    beyond the file's size (up to 12 digits, a terabyte) must not make it try to allocate that much."""
+
+    def __init__(self, stream: BinaryIO, size: int) -> None:
+        self._stream = stream
+        self._size = size
+
+    def read(self, n: int = -1) -> bytes:
+        return self._stream.read(self._size if n < 0 or n > self._size else n)
+
+    def peek(self, n: int) -> bytes:
+        return self._stream.peek(n) if hasattr(self._stream, "peek") else b""

@@ -76,10 +76,71 @@ def _escape_for_yaml(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
+MAX_NESTING = 1000
+"""Deeper YAML is refused: libyaml builds documents recursively in C, and some ten thousand levels of
+`[[[...` overflow its stack, which kills the process instead of raising."""
+_OPENING = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSING = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+def _too_deep(text: str | bytes) -> bool:
+    """Whether the YAML nests deeper than MAX_NESTING, from the parser's events (the parser does not recurse).
+
+    Only checked when the brackets alone could nest that deep: block nesting that deep would take a file
+    of hundreds of megabytes of indentation.
+    """
+    data = text.encode("utf-8", "replace") if isinstance(text, str) else text
+    if data.count(b"[") + data.count(b"{") <= MAX_NESTING:
+        return False
+    depth = 0
+    try:
+        for event in yaml.parse(data, Loader=CassetteLoader):
+            if isinstance(event, _OPENING):
+                depth += 1
+                if depth > MAX_NESTING:
+                    return True
+            elif isinstance(event, _CLOSING):
+                depth -= 1
+    except yaml.YAMLError:
+        return False  # the load itself reports it, with its line
+    return False
+
+
+def _check_expansion(document: Any, budget: int, path: str | None) -> None:
+    """Refuse aliases that make a small file a huge (a "billion laughs") or endless (recursive) tree.
+
+    Counts each collection as often as it is referenced, without walking it more than once.
+    """
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(document, False)]
+    while stack:
+        node, children_done = stack.pop()
+        children = list(node.values()) if isinstance(node, Mapping) else node
+        if children_done:
+            visiting.discard(id(node))
+            size = 1 + sum(sizes.get(id(c), 1) for c in children)
+            if size > budget:
+                raise CassetteError("refused: YAML aliases expand it far beyond its size (a bomb?)", path)
+            sizes[id(node)] = size
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in visiting:
+            raise CassetteError("refused: a YAML alias makes it contain itself", path)
+        visiting.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if isinstance(c, Mapping | list) and id(c) not in sizes)
+
+
 def safe_load(text: str | bytes, path: str | None = None, first_line: int = 1) -> Any:
     """Load YAML with `CassetteLoader`; any failure becomes a CassetteError naming the file and line."""
+    if _too_deep(text):
+        raise CassetteError(f"refused: YAML nested more than {MAX_NESTING} levels deep", path)
     try:
-        return yaml.load(text, Loader=CassetteLoader)  # noqa: S506 - CassetteLoader is a safe loader
+        document = yaml.load(text, Loader=CassetteLoader)  # noqa: S506 - CassetteLoader is a safe loader
+    except RecursionError:
+        raise CassetteError("refused: YAML nested too deeply", path) from None
     except yaml.constructor.ConstructorError as exc:
         raise CassetteError(
             f"refused an unsafe or unknown YAML tag ({exc.problem})", path, _error_line(exc, first_line)
@@ -88,6 +149,9 @@ def safe_load(text: str | bytes, path: str | None = None, first_line: int = 1) -
         raise CassetteError(f"not valid YAML: {exc.problem}", path, _error_line(exc, first_line)) from None
     except yaml.YAMLError as exc:
         raise CassetteError(f"not valid YAML: {exc}", path) from None
+    if isinstance(document, Mapping | list):
+        _check_expansion(document, 4 * len(text) + 10_000, path)
+    return document
 
 
 def _error_line(exc: yaml.MarkedYAMLError, first_line: int) -> int | None:
@@ -201,7 +265,7 @@ def parse_item(data: bytes, item: Item, path: str | None) -> Any:
     if item.style == JSON_STYLE:
         try:
             return json.loads(chunk[2:])
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     first_line = data.count(b"\n", 0, item.start) + 1
     loaded = safe_load(chunk, path, first_line)

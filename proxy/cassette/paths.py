@@ -20,4 +20,6 @@ def resolve_cassette(name: str, folder: Path) -> Path:
     resolved = (root / candidate).resolve()
     if not resolved.is_relative_to(root):
         raise CassettePathError(f"cassette name {name!r} escapes the cassette folder {folder}")
+    if resolved == root or resolved.is_dir():
+        raise CassettePathError(f"cassette name {name!r} names a folder, not a cassette file in {folder}")
     return resolved

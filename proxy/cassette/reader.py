@@ -8,8 +8,9 @@ open-for-append truncates the torn bytes away (`CassetteWriter`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +50,14 @@ def load_cassette(path: str | Path) -> Cassette:
 
 def parse_cassette(data: bytes, path: str = "<cassette>") -> Cassette:
     """Parse the bytes of a cassette file (see `load_cassette`)."""
-    if not data.strip():
+    if not data or data.isspace():  # not `data.strip()`: that copies the whole file
         raise CassetteError("empty file, not a cassette", path)
     own = inspect_tmproxy_file(data, path)
+    items: Iterable[Any]
     if own is not None:
         metadata = own.metadata
-        items = [parse_item(data, item, path) for item in own.layout.items] + own.unmarked
+        # Parsed one at a time as they are converted: never all the parsed dicts at once in memory.
+        items = chain((parse_item(data, item, path) for item in own.layout.items), own.unmarked)
         warnings = [own.torn] if own.torn else []
     else:
         metadata, items = _read_any_layout(data, path)

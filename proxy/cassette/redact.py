@@ -14,13 +14,16 @@ with `filter_query_parameters=[("apikey", "REDACTED")]`.
 
 from __future__ import annotations
 
+import bisect
+import copy
 import json
 import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
+from itertools import accumulate
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 
 PLACEHOLDER = "REDACTED"
 MIN_SECRET_LENGTH = 6
+MAX_JSON_DEPTH = 100
+"""JSON nested deeper than this cannot be walked safely (recursion); what lies deeper is replaced whole."""
 
 
 def normalize_name(name: str) -> str:
@@ -154,32 +159,160 @@ def encoded_forms(value: str) -> set[str]:
     return forms
 
 
+_FLOAT_TEXT = re.compile(r"-?(?:\d+\.\d+(?:e[+-]\d+)?|\d+e[+-]\d+|inf|nan)")
+
+
+class _GramTier:
+    """Forms at least `size + stride - 1` long, told absent from a text without searching each one.
+
+    A form occurring in a text covers a text position that is a multiple of `stride`, at one of its
+    first `stride` offsets; so each form is known by the `stride` grams of `size` characters starting
+    there, and a text by its grams at the multiples of `stride`. No common gram: none of the forms
+    occurs. The grams are kept in sets whose sizes about double (a new set is merged into the one
+    before while not smaller than half of it): adding forms copies each gram about log(n) times,
+    a test probes log(n) sets. Up to `FEW` forms are simply searched one by one. Immutable.
+    """
+
+    FEW = 16
+
+    __slots__ = ("size", "stride", "forms", "levels")
+
+    def __init__(
+        self, size: int, stride: int, forms: tuple[Any, ...] = (), levels: tuple[frozenset[Any], ...] = ()
+    ) -> None:
+        self.size = size
+        self.stride = stride
+        self.forms = forms  # only while there are at most FEW of them
+        self.levels = levels
+
+    @property
+    def min_length(self) -> int:
+        return self.size + self.stride - 1
+
+    def _grams(self, forms: Iterable[Any]) -> frozenset[Any]:
+        return frozenset(f[i : i + self.size] for f in forms for i in range(self.stride))
+
+    def with_forms(self, forms: list[Any]) -> _GramTier:
+        if not forms:
+            return self
+        if not self.levels and len(self.forms) + len(forms) <= self.FEW:
+            return _GramTier(self.size, self.stride, self.forms + tuple(forms))
+        levels = list(self.levels)
+        merged = self._grams([*self.forms, *forms])
+        while levels and len(merged) * 4 >= len(levels[-1]):
+            merged = levels.pop() | merged
+        return _GramTier(self.size, self.stride, (), (*levels, merged))
+
+    def may_occur(self, text: Any) -> bool:
+        if not self.levels:
+            return any(form in text for form in self.forms)
+        size, stride = self.size, self.stride
+        grams = {text[i : i + size] for i in range(0, len(text), stride)}
+        return any(not level.isdisjoint(grams) for level in self.levels)
+
+
+class _FormFilter:
+    """A fast test that none of many secret forms occurs in a text (str or bytes, not both).
+
+    Long forms go to gram tiers (`_GramTier`), the few short ones are searched one by one. Immutable.
+    """
+
+    TIERS = ((8, 24), (6, 10))  # (gram size, stride): forms of 31+ characters, then of 15+
+
+    __slots__ = ("tiers", "short")
+
+    def __init__(self, tiers: tuple[_GramTier, ...] | None = None, short: tuple[Any, ...] = ()) -> None:
+        self.tiers = tiers if tiers is not None else tuple(_GramTier(*t) for t in self.TIERS)
+        self.short = short
+
+    def with_forms(self, forms: Iterable[Any]) -> _FormFilter:
+        remaining = list(forms)
+        tiers = []
+        for tier in self.tiers:
+            tiers.append(tier.with_forms([f for f in remaining if len(f) >= tier.min_length]))
+            remaining = [f for f in remaining if len(f) < tier.min_length]
+        return _FormFilter(tuple(tiers), self.short + tuple(remaining))
+
+    def may_occur(self, text: Any) -> bool:
+        """False only when none of the forms occurs in `text`."""
+        if any(form in text for form in self.short):
+            return True
+        return any(tier.may_occur(text) for tier in self.tiers)
+
+
 class SecretMatcher:
-    """Finds and replaces known secret values, in every encoding `encoded_forms` lists."""
+    """Finds and replaces known secret values, in every encoding `encoded_forms` lists.
+
+    A text holding no secret (nearly every text) is told apart by `_FormFilter` at a cost that hardly grows
+    with the number of secrets known; only a text that may hold one is searched form by form.
+    """
 
     def __init__(self, secrets: Iterable[Secret], min_length: int = MIN_SECRET_LENGTH) -> None:
-        kinds: dict[str, str] = {}
+        self.min_length = min_length
         self.values: set[str] = set()
-        for secret in secrets:
-            if looks_secret(secret.value, min_length):
-                self.values.add(secret.value)
-                for form in encoded_forms(secret.value):
-                    kinds.setdefault(form, secret.kind)
+        self.float_like_values = False  # one could be `str()` of a float, whatever JSON spelled it
+        self._kinds: dict[str, str] = {}
         # Longest first, so that a form is replaced before any shorter form inside it.
-        self._forms = sorted(kinds, key=len, reverse=True)
-        self._kinds = kinds
-        self._byte_forms = [(f.encode("utf-8"), kinds[f]) for f in self._forms]
+        self._forms: list[str] = []
+        self._byte_forms: list[tuple[bytes, str]] = []
+        self._filter = _FormFilter()
+        self._byte_filter = _FormFilter()
+        self._add(secrets)
+
+    def extended(self, secrets: Iterable[Secret]) -> SecretMatcher:
+        """A matcher that also knows `secrets`, at a cost that depends on them, not on those known.
+
+        This matcher is left as it was: a reader may still be using it.
+        """
+        clone = copy.copy(self)
+        clone.values = set(self.values)
+        clone._kinds = dict(self._kinds)
+        clone._forms = list(self._forms)
+        clone._byte_forms = list(self._byte_forms)
+        clone._add(secrets)
+        return clone
+
+    def _add(self, secrets: Iterable[Secret]) -> None:
+        new: list[str] = []
+        for secret in secrets:
+            if looks_secret(secret.value, self.min_length):
+                self.values.add(secret.value)
+                self.float_like_values = self.float_like_values or bool(_FLOAT_TEXT.fullmatch(secret.value))
+                for form in encoded_forms(secret.value):
+                    if form not in self._kinds:
+                        self._kinds[form] = secret.kind
+                        new.append(form)
+        if not new:
+            return
+        if len(new) > 64:  # many at once: sorting all is cheaper than inserting each
+            self._forms = sorted(self._kinds, key=len, reverse=True)
+            self._byte_forms = [(f.encode("utf-8"), self._kinds[f]) for f in self._forms]
+        else:  # after the forms at least as long: the order a stable sort of all would give
+            for form in new:
+                at = bisect.bisect_right(self._forms, -len(form), key=lambda f: -len(f))
+                self._forms.insert(at, form)
+                self._byte_forms.insert(at, (form.encode("utf-8"), self._kinds[form]))
+        self._filter = self._filter.with_forms(new)
+        self._byte_filter = self._byte_filter.with_forms([f.encode("utf-8") for f in new])
 
     def __bool__(self) -> bool:
         return bool(self._forms)
 
+    def may_contain(self, text: str) -> bool:
+        """False only when no secret occurs in `text` (cheap whatever the number of secrets)."""
+        return self._filter.may_occur(text)
+
     def sub(self, text: str) -> str:
+        if not self._filter.may_occur(text):
+            return text
         for form in self._forms:
             if form in text:
                 text = text.replace(form, PLACEHOLDER)
         return text
 
     def sub_bytes(self, data: bytes) -> bytes:
+        if not self._byte_filter.may_occur(data):
+            return data
         for form, _ in self._byte_forms:
             if form in data:
                 data = data.replace(form, PLACEHOLDER.encode())
@@ -187,9 +320,13 @@ class SecretMatcher:
 
     def search(self, text: str) -> str | None:
         """The kind of the first secret found in text, or None."""
+        if not self._filter.may_occur(text):
+            return None
         return next((self._kinds[f] for f in self._forms if f in text), None)
 
     def search_bytes(self, data: bytes) -> str | None:
+        if not self._byte_filter.may_occur(data):
+            return None
         return next((kind for form, kind in self._byte_forms if form in data), None)
 
 
@@ -288,13 +425,15 @@ def _has_content(value: Any) -> bool:
     return value not in (None, "", PLACEHOLDER) and not isinstance(value, bool)
 
 
-def _leaves(value: Any) -> Iterable[str]:
+def _leaves(value: Any, depth: int = 0) -> Iterable[str]:
+    if depth > MAX_JSON_DEPTH:
+        return
     if isinstance(value, Mapping):
         for v in value.values():
-            yield from _leaves(v)
+            yield from _leaves(v, depth + 1)
     elif isinstance(value, list):
         for v in value:
-            yield from _leaves(v)
+            yield from _leaves(v, depth + 1)
     elif _has_content(value):
         yield str(value)
 
@@ -308,17 +447,21 @@ class _JsonRedactor:
         self.found = found
         self.changed = False
 
-    def redact(self, value: Any, in_card: bool = False) -> Any:
+    def redact(self, value: Any, in_card: bool = False, depth: int = 0) -> Any:
+        if isinstance(value, Mapping | list) and depth > MAX_JSON_DEPTH:
+            # Too deep to inspect without blowing the stack: not written, since it might hold a secret.
+            self.changed = True
+            return PLACEHOLDER
         if isinstance(value, Mapping):
-            return self._redact_object(value, in_card)
+            return self._redact_object(value, in_card, depth)
         if isinstance(value, list):
-            return [self.redact(v, in_card) for v in value]
+            return [self.redact(v, in_card, depth + 1) for v in value]
         return value
 
     def _is_secret(self, name: str, in_card: bool, oauth: bool) -> bool:
         return name in self.fields or (in_card and name in CARD_FIELDS) or (oauth and name == OAUTH_CODE)
 
-    def _redact_object(self, obj: Mapping[str, Any], in_card: bool) -> dict[str, Any]:
+    def _redact_object(self, obj: Mapping[str, Any], in_card: bool, depth: int) -> dict[str, Any]:
         oauth = self.oauth or any(normalize_name(str(k)) in OAUTH_MARKERS for k in obj)
         out = {}
         for key, value in obj.items():
@@ -328,7 +471,7 @@ class _JsonRedactor:
                 out[key] = PLACEHOLDER
                 self.changed = True
             else:
-                out[key] = self.redact(value, in_card=name in CARD_KEYS)
+                out[key] = self.redact(value, in_card=name in CARD_KEYS, depth=depth + 1)
         return out
 
 
@@ -353,6 +496,43 @@ def is_form_body(body: bytes, headers: Headers) -> bool:
     return not content_type and bool(_LOOKS_LIKE_FORM.match(body))
 
 
+_JSON_STRING = re.compile(r'"[^"]*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_NESTING = {"{": 1, "[": 1, "}": -1, "]": -1}
+
+
+@lru_cache(maxsize=8)  # both layers ask about the same bodies, one after the other
+def _plain_text(body: bytes) -> str | None:
+    """The body as text when, were it JSON, every key and string would be spelled verbatim in it (UTF-8,
+    no escape at all) and it would nest no deeper than MAX_JSON_DEPTH; else None. Lets the redaction
+    tell from the text alone that walking the parsed body would change nothing.
+    """
+    if json.detect_encoding(body) != "utf-8":
+        return None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "\\" in text:
+        return None
+    if text.count("{") + text.count("[") <= MAX_JSON_DEPTH:
+        return text
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return text if max(accumulate(map(_NESTING.__getitem__, brackets))) <= MAX_JSON_DEPTH else None
+
+
+def _json_keys_all_plain(body: bytes, rules: RedactionRules, oauth: bool) -> bool:
+    """Whether `_JsonRedactor` is sure to find nothing in this JSON body: no key could be a secret's,
+    a card or an OAuth marker (names compared as `normalize_name` does), told from the text alone.
+    """
+    text = _plain_text(body)
+    if text is None:
+        return False
+    names = normalize_name(text)
+    watched = rules.secret_fields | CARD_KEYS | OAUTH_MARKERS | ({OAUTH_CODE} if oauth else set())
+    return not any(name in names for name in watched)
+
+
 def _redact_body(
     body: bytes, headers: Headers, rules: RedactionRules, oauth: bool, found: set[Secret]
 ) -> bytes:
@@ -360,6 +540,8 @@ def _redact_body(
         return body
     parsed = parse_json_body(body)
     if parsed is not None:
+        if _json_keys_all_plain(body, rules, oauth):
+            return body
         walker = _JsonRedactor(rules.secret_fields, oauth, found)
         redacted = walker.redact(parsed)
         return _dump_json(redacted) if walker.changed else body
@@ -430,12 +612,14 @@ def redact_structure(exchange: Exchange, rules: RedactionRules) -> Redacted:
 # The scrub -------------------------------------------------------------------------------------------
 
 
-def _scrub_value(value: Any, matcher: SecretMatcher) -> Any:
+def _scrub_value(value: Any, matcher: SecretMatcher, depth: int = 0) -> Any:
     """Known secrets out of parsed JSON (keys, strings, numbers), keeping it valid JSON."""
+    if isinstance(value, Mapping | list) and depth > MAX_JSON_DEPTH:
+        return PLACEHOLDER
     if isinstance(value, Mapping):
-        return {_scrub_value(k, matcher): _scrub_value(v, matcher) for k, v in value.items()}
+        return {_scrub_value(k, matcher): _scrub_value(v, matcher, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrub_value(v, matcher) for v in value]
+        return [_scrub_value(v, matcher, depth + 1) for v in value]
     if isinstance(value, str):
         return matcher.sub(value)
     if isinstance(value, int | float) and not isinstance(value, bool) and str(value) in matcher.values:
@@ -443,8 +627,19 @@ def _scrub_value(value: Any, matcher: SecretMatcher) -> Any:
     return value
 
 
+def _scrub_keeps(body: bytes, matcher: SecretMatcher) -> bool:
+    """Whether the scrub is sure to give this body back as it was, told without parsing or walking it:
+    when it is plain (see `_plain_text`), no secret occurs in it and none could be a float that JSON
+    spells another way. Nearly every body, at a cost that hardly grows with the secrets known.
+    """
+    if matcher.float_like_values:
+        return False
+    text = _plain_text(body)
+    return text is not None and not matcher.may_contain(text)
+
+
 def _scrub_body(body: bytes, matcher: SecretMatcher) -> bytes:
-    if not body:
+    if not body or _scrub_keeps(body, matcher):
         return body
     parsed = parse_json_body(body)
     if parsed is not None:
@@ -457,6 +652,8 @@ def _scrub_body(body: bytes, matcher: SecretMatcher) -> bytes:
 
 
 def _scrub_headers(headers: Headers, matcher: SecretMatcher) -> Headers:
+    if not matcher.may_contain("\n".join(value for _, value in headers)):
+        return Headers(headers.items())
     return Headers((name, matcher.sub(value)) for name, value in headers)
 
 
@@ -523,11 +720,10 @@ class Redactor:
 
     def _remember(self, secrets: Iterable[Secret]) -> SecretMatcher:
         with self._lock:
-            new = [s for s in secrets if s.value not in self._seen]
-            for secret in new:
-                self._seen[secret.value] = secret
+            new = {s.value: s for s in secrets if s.value not in self._seen}
+            self._seen.update(new)
             if new:
-                self._matcher = SecretMatcher(self._seen.values(), self.rules.min_secret_length)
+                self._matcher = self._matcher.extended(new.values())
             return self._matcher
 
     def observe(self, exchange: Exchange) -> None:

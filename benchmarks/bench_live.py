@@ -1,0 +1,627 @@
+"""Live throughput: tmproxy run / record / replay against bare mitmdump, under a real load generator.
+
+Used by `benchmarks/run.py`; everything binds to 127.0.0.1, every process is started, waited on through
+its readiness (tmproxy's `listening on` line, a connect loop for the others) and always stopped.
+
+- upstream: nginx from the system (a config in a temporary folder, one worker, no access log) serving
+  small Ticketmaster-like JSON answers, or, without nginx, `python bench_live.py upstream` (asyncio, raw HTTP/1.1);
+- load: wrk (1 thread, a few keep-alive connections, a Lua script cycling through the partner calls), or,
+  without wrk, `python bench_live.py load` (aiohttp);
+- proxies: `mitmdump` in reverse mode, `tmproxy run|record|replay`, and `python bench_live.py null-proxy`
+  (tmproxy's embedded mitmproxy master with none of tmproxy's addons: what the addons cost on their own).
+
+On a machine with two or more cores the proxies get core 0 and the load generator and upstream the
+others (`os.sched_setaffinity`), so they do not take turns on one core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TM = "https://app.ticketmaster.com"
+LIVE_KEY = "live-apikey-0123456789abcdef"
+SID = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+TICKET = "resale-listingVer-0000000000000003:2000527EE48A9334"
+READY_TIMEOUT = 60.0
+
+
+# The traffic -----------------------------------------------------------------------------------------
+
+
+def answers(now: float) -> dict[str, bytes]:
+    """What the upstream answers, by kind of call: Top Picks (a fan session valid for an hour from
+    `now`, two offers), the cart (charging exactly what Top Picks showed), anything else (an event)."""
+    start = int(now * 1000)
+    offers = [
+        {"offerId": "O3", "ticketId": TICKET, "totalPrice": 53.0, "currency": "USD"},
+        {"offerId": "O4", "ticketId": "resale-listingVer-0000000000000004:2000527EE48A9334",
+         "totalPrice": 61.5, "currency": "USD"},
+    ]  # fmt: skip
+    top_picks = {
+        "page": {"number": 0, "size": 2, "totalElements": 2, "totalPages": 1},
+        "picks": [
+            {"type": "seats", "section": "104", "row": "F", "offers": ["O3"], "seats": ["7", "8"]},
+            {"type": "seats", "section": "221", "row": "B", "offers": ["O4"], "seats": ["1", "2"]},
+        ],
+        "_embedded": {"offer": offers},
+        "fanSession": {
+            "resaleSid": {
+                "sessionId": SID,
+                "sessionStartTime": str(start),
+                "sessionExpireTime": str(start + 3_600_000),
+            }
+        },
+    }
+    charges = [{"type": "face_value", "price": 48.0}, {"type": "service", "price": 5.0}]
+    item = {"id": TICKET, "offer_id": "O3", "quantity": 2, "inventory_type": "Resale", "charges": charges}
+    cart = {"cart_id": "c0ffee00c0ffee00c0ffee00c0ffee00", "cart": {"hold_time": 299, "items": [item]}}
+    event = {"id": "2000527EE48A9334", "name": "Show", "dates": {"start": {"localDate": "2026-06-01"}}}
+    dump = lambda value: json.dumps(value, separators=(",", ":")).encode()  # noqa: E731
+    return {"top_picks": dump(top_picks), "cart": dump(cart), "event": dump(event)}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request of the partner app, and which answer it gets."""
+
+    method: str
+    path: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    answer: str
+
+
+def partner_calls(count: int) -> list[Call]:
+    """A partner app's calls, over `count // 3` events: Top Picks, the event, a resale reserve with the
+    session id Top Picks gave (a compliant integration: no finding expected but concurrent cart calls)."""
+    calls = []
+    accept = ("Accept", "application/json")
+    for i in range(count):
+        event = f"{0x2000527EE48A0000 + i // 3:016X}"
+        if i % 3 == 0:
+            path = f"/top-picks/v1/events/{event}?apikey={LIVE_KEY}&quantity=2"
+            calls.append(Call("GET", path, (accept,), b"", "top_picks"))
+        elif i % 3 == 1:
+            path = f"/partners/v1/events/{event}?apikey={LIVE_KEY}"
+            calls.append(Call("GET", path, (accept,), b"", "event"))
+        else:
+            body = json.dumps({"reserve": {"tickets": [{"id": TICKET, "quantity": 2}]}}).encode()
+            headers = (accept, ("Content-Type", "application/json"), ("X-TM-SESSION-SID", SID))
+            path = f"/partners/v1/events/{event}/cart?apikey={LIVE_KEY}"
+            calls.append(Call("POST", path, headers, body, "cart"))
+    return calls
+
+
+def cassette_exchanges(calls: Sequence[Call], now: float) -> list[Any]:
+    """The calls as recorded from Ticketmaster, with the answers the live upstream gives."""
+    from proxy.exchange import Exchange, Headers, Request, Response
+
+    bodies = answers(now)
+    exchanges = []
+    for i, call in enumerate(calls):
+        body = bodies[call.answer]
+        response_headers = Headers(
+            [("Server", "nginx"), ("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        started = now - len(calls) + i
+        exchanges.append(
+            Exchange(
+                Request(call.method, TM + call.path, Headers(call.headers), call.body),
+                Response(200, response_headers, body, "OK"),
+                started_at=started,
+                ended_at=started + 0.05,
+                client="127.0.0.1:50000",
+            )
+        )
+    return exchanges
+
+
+def write_cassette(path: Path, calls: Sequence[Call], now: float) -> float:
+    """A tmproxy cassette of these calls; returns the seconds it took."""
+    from proxy.cassette import CassetteWriter
+
+    path.unlink(missing_ok=True)
+    start = time.perf_counter()
+    with CassetteWriter(path, metadata={"upstream": TM}) as writer:
+        for exchange in cassette_exchanges(calls, now):
+            writer.append(exchange)
+    return time.perf_counter() - start
+
+
+# Processes -------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with status {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"did not listen on 127.0.0.1:{port} within {READY_TIMEOUT:.0f} s")
+
+
+@dataclass
+class Cores:
+    """Which CPUs the proxies and the load (generator and upstream) run on."""
+
+    proxy: set[int] | None = None
+    load: set[int] | None = None
+
+    @classmethod
+    def split(cls) -> Cores:
+        try:
+            cpus = sorted(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            return cls()
+        if len(cpus) < 2:
+            return cls()
+        return cls(proxy={cpus[0]}, load=set(cpus[1:]))
+
+    def describe(self) -> str:
+        if self.proxy is None:
+            return "not pinned"
+        return (
+            f"proxy on CPU {sorted(self.proxy)}, load generator and upstream on CPU {sorted(self.load or ())}"
+        )
+
+
+def _pinned(cpus: set[int] | None) -> Any:
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+@dataclass
+class Proc:
+    """A started process, its output files, and what /proc says about it."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+    url: str = ""
+    exit_code: int | None = None
+
+    def cpu_seconds(self) -> float | None:
+        try:
+            fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mb(self) -> float | None:
+        """VmHWM: the most resident memory the process ever had."""
+        try:
+            for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            return None
+        return None
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self.exit_code = self.popen.returncode
+        return self.exit_code
+
+    def output(self) -> str:
+        return self.stdout.read_text(errors="replace") if self.stdout.exists() else ""
+
+    def errors(self) -> str:
+        return self.stderr.read_text(errors="replace") if self.stderr.exists() else ""
+
+
+class Processes(contextlib.ExitStack):
+    """Starts processes into a work folder and stops every one of them on exit, whatever happens."""
+
+    def __init__(self, workdir: Path, cores: Cores) -> None:
+        super().__init__()
+        self.workdir = workdir
+        self.cores = cores
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("TMPROXY_")}
+        self.env = {**inherited, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+
+    def _popen(self, name: str, argv: list[str], cpus: set[int] | None) -> Proc:
+        out, err = self.workdir / f"{name}.out", self.workdir / f"{name}.err"
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            popen = subprocess.Popen(
+                argv,
+                stdout=stdout,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+                env=self.env,
+                preexec_fn=_pinned(cpus),  # noqa: PLW1509 - no threads in this process
+            )
+        proc = Proc(name, popen, out, err)
+        self.callback(proc.stop)
+        return proc
+
+    def start_on_port(self, name: str, argv: list[str], port: int, cpus: set[int] | None) -> Proc:
+        proc = self._popen(name, argv, cpus)
+        try:
+            wait_for_port(port, proc.popen, time.monotonic() + READY_TIMEOUT)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{name}: {exc}\n{proc.errors()[-2000:]}") from None
+        proc.url = f"http://127.0.0.1:{port}"
+        return proc
+
+    def start_announcing(self, name: str, argv: list[str], cpus: set[int] | None) -> Proc:
+        """Start a process that prints `listening on URL` (tmproxy) and wait for that line."""
+        proc = self._popen(name, argv, cpus)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            for line in proc.output().splitlines():
+                if line.startswith("listening on "):
+                    proc.url = line.split("listening on ", 1)[1].strip()
+                    return proc
+            if not proc.alive():
+                raise RuntimeError(f"{name} exited ({proc.popen.returncode}): {proc.errors()[-2000:]}")
+            time.sleep(0.05)
+        raise RuntimeError(f"{name} did not print `listening on` within {READY_TIMEOUT:.0f} s")
+
+    # the upstream
+
+    def start_upstream(self, now: float, prefer_nginx: bool = True) -> tuple[Proc, str]:
+        nginx = shutil.which("nginx") or next(
+            (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+        )
+        port = free_port()
+        if nginx and prefer_nginx:
+            conf = write_nginx_conf(self.workdir / "nginx", port, answers(now))
+            argv = [nginx, "-p", str(conf.parent), "-c", str(conf), "-e", str(conf.parent / "error.log")]
+            return self.start_on_port("nginx", argv, port, self.cores.load), "nginx"
+        (self.workdir / "answers.json").write_text(
+            json.dumps({k: v.decode() for k, v in answers(now).items()})
+        )
+        argv = [
+            sys.executable,
+            str(Path(__file__)),
+            "upstream",
+            str(port),
+            str(self.workdir / "answers.json"),
+        ]
+        return self.start_on_port("upstream", argv, port, self.cores.load), "python asyncio server"
+
+    # the proxies
+
+    def start_mitmdump(self, upstream: str, confdir: Path) -> Proc:
+        port = free_port()
+        script = Path(sys.executable).with_name("mitmdump")
+        head = [str(script)] if script.exists() else [sys.executable, "-c", _MITMDUMP_MAIN]
+        argv = [*head, "-q", "--mode", f"reverse:{upstream}", "--listen-host", "127.0.0.1",
+                "--listen-port", str(port), "--set", f"confdir={confdir}"]  # fmt: skip
+        return self.start_on_port("mitmdump", argv, port, self.cores.proxy)
+
+    def start_tmproxy(self, name: str, args: list[str], confdir: Path) -> Proc:
+        argv = [
+            sys.executable,
+            "-m",
+            "proxy.cli",
+            *args,
+            "--listen",
+            "127.0.0.1:0",
+            "--confdir",
+            str(confdir),
+        ]
+        return self.start_announcing(name, argv, self.cores.proxy)
+
+    def start_null_proxy(self, upstream: str, confdir: Path) -> Proc:
+        argv = [sys.executable, str(Path(__file__)), "null-proxy", upstream, str(confdir)]
+        return self.start_announcing("null-proxy", argv, self.cores.proxy)
+
+
+_MITMDUMP_MAIN = "import sys; from mitmproxy.tools.main import mitmdump; sys.exit(mitmdump())"
+
+
+def write_nginx_conf(folder: Path, port: int, bodies: dict[str, bytes]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def literal(body: bytes) -> str:
+        return "'" + body.decode().replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    temp = {name: folder / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    conf = folder / "nginx.conf"
+    conf.write_text(f"""
+daemon off;
+master_process off;
+worker_processes 1;
+pid {folder / "nginx.pid"};
+error_log {folder / "error.log"} warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path {temp["body"]};
+  proxy_temp_path {temp["proxy"]};
+  fastcgi_temp_path {temp["fastcgi"]};
+  uwsgi_temp_path {temp["uwsgi"]};
+  scgi_temp_path {temp["scgi"]};
+  default_type application/json;
+  server {{
+    listen 127.0.0.1:{port};
+    location ^~ /top-picks/ {{ return 200 {literal(bodies["top_picks"])}; }}
+    location ~ /cart$ {{ return 200 {literal(bodies["cart"])}; }}
+    location / {{ return 200 {literal(bodies["event"])}; }}
+  }}
+}}
+""")
+    return conf
+
+
+# Load ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    tool: str
+    requests: int
+    seconds: float
+    non_2xx: int = 0
+    errors: int = 0
+    cpu_ms_per_request: float | None = None  # the proxy's CPU time (user + system) per request
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+class Load:
+    """wrk when installed (1 thread), else the aiohttp client below in its own process."""
+
+    def __init__(self, workdir: Path, cores: Cores, connections: int = 4, force_python: bool = False) -> None:
+        self.workdir = workdir
+        self.cores = cores
+        self.connections = connections
+        self.wrk = None if force_python else shutil.which("wrk")
+        self.tool = f"wrk -t1 -c{connections}" if self.wrk else f"aiohttp ({connections} connections)"
+        self._scripts: dict[int, Path] = {}
+
+    def _calls_file(self, calls: Sequence[Call]) -> Path:
+        key = id(calls)
+        if key not in self._scripts:
+            path = self.workdir / f"calls-{len(self._scripts)}.tsv"
+            lines = []
+            for call in calls:
+                headers = "|".join(f"{k}:{v}" for k, v in call.headers)
+                lines.append("\t".join([call.method, call.path, headers, call.body.decode()]))
+            path.write_text("\n".join(lines) + "\n")
+            self._scripts[key] = path
+        return self._scripts[key]
+
+    def run(self, url: str, calls: Sequence[Call], seconds: float, proc: Proc | None = None) -> LoadResult:
+        calls_file = self._calls_file(calls)
+        cpu_before = proc.cpu_seconds() if proc else None
+        if self.wrk:
+            result = self._run_wrk(url, calls_file, seconds)
+        else:
+            result = self._run_python(url, calls_file, seconds)
+        cpu_after = proc.cpu_seconds() if proc else None
+        if cpu_before is not None and cpu_after is not None and result.requests:
+            result.cpu_ms_per_request = (cpu_after - cpu_before) * 1000 / result.requests
+        return result
+
+    def _run_wrk(self, url: str, calls_file: Path, seconds: float) -> LoadResult:
+        script = self.workdir / "cycle.lua"
+        script.write_text(WRK_SCRIPT)
+        argv = [self.wrk or "wrk", "-t1", f"-c{self.connections}", f"-d{max(1, round(seconds))}s",
+                "--timeout", "10s", "-s", str(script), url, str(calls_file)]  # fmt: skip
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=seconds + 60, preexec_fn=_pinned(self.cores.load)
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"wrk failed: {done.stderr or done.stdout}")
+        return parse_wrk(done.stdout)
+
+    def _run_python(self, url: str, calls_file: Path, seconds: float) -> LoadResult:
+        argv = [sys.executable, str(Path(__file__)), "load", url, str(calls_file), str(seconds),
+                str(self.connections)]  # fmt: skip
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=seconds + 60, preexec_fn=_pinned(self.cores.load)
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"the aiohttp load generator failed: {done.stderr[-2000:]}")
+        data = json.loads(done.stdout)
+        return LoadResult("aiohttp", data["requests"], data["seconds"], data["non_2xx"], data["errors"])
+
+
+# Cycles through the calls file (method, path, headers, body; tab-separated), one request after another.
+WRK_SCRIPT = r"""
+local reqs = {}
+local i = 0
+
+function init(args)
+  for line in io.lines(args[1]) do
+    local method, path, header_text, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
+    local headers = {}
+    for pair in header_text:gmatch("[^|]+") do
+      local name, value = pair:match("^([^:]+):(.*)$")
+      headers[name] = value
+    end
+    if body == "" then body = nil end
+    reqs[#reqs + 1] = wrk.format(method, path, headers, body)
+  end
+end
+
+function request()
+  i = i + 1
+  if i > #reqs then i = 1 end
+  return reqs[i]
+end
+"""
+
+
+def parse_wrk(output: str) -> LoadResult:
+    requests, seconds, non_2xx, errors = 0, 0.0, 0, 0
+    for line in output.splitlines():
+        words = line.split()
+        if " requests in " in line:
+            requests = int(words[0])
+            seconds = float(words[3].rstrip(",").rstrip("s"))
+            if words[3].endswith("ms,"):
+                seconds = float(words[3][:-3]) / 1000
+            elif words[3].endswith("m,"):
+                seconds = float(words[3][:-2]) * 60
+        elif line.strip().startswith("Non-2xx or 3xx responses:"):
+            non_2xx = int(words[-1])
+        elif line.strip().startswith("Socket errors:"):
+            errors = sum(int(part.split()[-1]) for part in line.split(":", 1)[1].split(","))
+    if not requests:
+        raise RuntimeError(f"could not read wrk's output:\n{output}")
+    return LoadResult("wrk", requests, seconds, non_2xx, errors)
+
+
+# Subcommands run as their own processes ---------------------------------------------------------------
+
+
+def serve_upstream(port: int, answers_file: Path) -> None:
+    """A minimal keep-alive HTTP/1.1 server answering like the nginx config (no nginx on this machine)."""
+    bodies = {k: v.encode() for k, v in json.loads(answers_file.read_text()).items()}
+
+    def reply(body: bytes) -> bytes:
+        head = f"HTTP/1.1 200 OK\r\nServer: bench\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        return head.encode() + body
+
+    replies = {k: reply(v) for k, v in bodies.items()}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                target = head.split(b" ", 2)[1]
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                if length:
+                    await reader.readexactly(length)
+                path = target.split(b"?", 1)[0]
+                kind = (
+                    "top_picks"
+                    if path.startswith(b"/top-picks/")
+                    else "cart"
+                    if path.endswith(b"/cart")
+                    else "event"
+                )
+                writer.write(replies[kind])
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=512)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def generate_load(url: str, calls_file: Path, seconds: float, connections: int) -> dict[str, Any]:
+    """The fallback load generator: `connections` keep-alive clients cycling through the calls."""
+    import aiohttp
+
+    calls = []
+    for line in calls_file.read_text().splitlines():
+        method, path, header_text, body = line.split("\t", 3)
+        headers = dict(pair.split(":", 1) for pair in header_text.split("|") if pair)
+        calls.append((method, url + path, headers, body.encode() or None))
+    counts = {"requests": 0, "non_2xx": 0, "errors": 0}
+    position = [0]
+
+    async def client(session: aiohttp.ClientSession, stop_at: float) -> None:
+        while time.monotonic() < stop_at:
+            method, target, headers, body = calls[position[0] % len(calls)]
+            position[0] += 1
+            try:
+                async with session.request(method, target, headers=headers, data=body) as response:
+                    await response.read()
+                    counts["requests"] += 1
+                    counts["non_2xx"] += not 200 <= response.status < 400
+            except aiohttp.ClientError:
+                counts["errors"] += 1
+
+    async def main() -> float:
+        connector = aiohttp.TCPConnector(limit=connections)
+        async with aiohttp.ClientSession(connector=connector, skip_auto_headers=["User-Agent"]) as session:
+            start = time.monotonic()
+            stop_at = start + seconds
+            await asyncio.gather(*(client(session, stop_at) for _ in range(connections)))
+            return time.monotonic() - start
+
+    elapsed = asyncio.run(main())
+    return {**counts, "seconds": elapsed}
+
+
+def serve_null_proxy(upstream: str, confdir: str) -> None:
+    """tmproxy's embedded mitmproxy (`proxy.mitm_master`) with no tmproxy addon, on a free port."""
+    sys.path.insert(0, str(ROOT))
+    from proxy.mitm_master import ProxySettings, install_console_logging, serve
+
+    install_console_logging(False)
+    settings = ProxySettings(listen_host="127.0.0.1", listen_port=0, upstream=upstream, confdir=confdir)
+    asyncio.run(serve(settings, [], lambda url: print(f"listening on {url}", flush=True)))
+
+
+def main(argv: list[str]) -> int:
+    command, *args = argv
+    if command == "upstream":
+        serve_upstream(int(args[0]), Path(args[1]))
+    elif command == "load":
+        print(json.dumps(generate_load(args[0], Path(args[1]), float(args[2]), int(args[3]))))
+    elif command == "null-proxy":
+        with contextlib.suppress(KeyboardInterrupt):
+            serve_null_proxy(args[0], args[1])
+    else:
+        raise SystemExit(f"unknown command {command!r}: upstream, load or null-proxy")
+    return 0
+
+
+@contextlib.contextmanager
+def workspace(keep: Path | None = None) -> Iterator[Path]:
+    """A temporary folder for configs, cassettes and logs (or `keep`, left in place)."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="tmproxy-bench-") as folder:
+        yield Path(folder)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

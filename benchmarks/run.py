@@ -1,0 +1,446 @@
+"""tmproxy's performance figures (issue #7), each a ratio measured side by side in one run.
+
+    python benchmarks/run.py --json bench.json            # everything, about 6 minutes
+    python benchmarks/run.py --quick --json bench.json    # fewer and shorter rounds, under 2 minutes
+
+Prints a table (figure, target, measured, met?) and writes every number to `--json`. Sections
+(`--only live,cassette,recording,audit,memory`):
+
+- live: throughput under wrk (or aiohttp) through `tmproxy run --sid validate`, `tmproxy record`,
+  `tmproxy replay` (10,000- and 10-interaction cassettes) and bare `mitmdump` in reverse mode, all in
+  front of one nginx (or a small asyncio server), in interleaved rounds whose order rotates; each
+  figure is the median over rounds of the ratio within a round. Figures 1-4 and 9. See `bench_live.py`.
+- cassette: tmproxy's load and end-to-end replay of a 5,000-interaction cassette against vcrpy's
+  (figures 5, 6; `bench_cassette.py`).
+- recording: the cost of an append at 10,000 interactions against at 10 (figure 7), with the
+  apikey as the only secret and with an OAuth token refreshed every 10 calls.
+- audit: `audit_exchanges` over 10,000 and 100,000 interactions (figure 8; `bench_audit.py`).
+- memory: the Python heap of loading and indexing the 10,000-interaction cassette (with figure 9).
+
+`--smoke` shrinks everything to seconds (the test suite runs it); its figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+for folder in (HERE, HERE.parent):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+import bench_audit  # noqa: E402
+import bench_cassette  # noqa: E402
+import bench_live as live  # noqa: E402
+
+SECTIONS = ("live", "cassette", "recording", "audit", "memory")
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    rounds: int = 5  # live: rounds over every proxy
+    seconds: float = 5.0  # live: length of one load run
+    warmup: float = 1.0
+    connections: int = 4
+    replay_large: int = 10_000
+    replay_small: int = 10
+    cassette_count: int = 5_000
+    cassette_repeat: int = 3
+    vcrpy_cap: float = 30.0
+    scaling_large: int = 10_000
+    scaling_small: int = 10
+    scaling_block: int = 500
+    scaling_rounds: int = 3
+    token_every: int = 10
+    audit_sizes: tuple[int, int] = (10_000, 100_000)
+    audit_repeat: int = 3
+
+
+MODES = {
+    "full": Mode("full"),
+    "quick": Mode(
+        "quick", rounds=3, seconds=2.0, cassette_repeat=1, vcrpy_cap=5.0, scaling_block=300,
+        scaling_rounds=2, audit_repeat=1,
+    ),
+    "smoke": Mode(
+        "smoke", rounds=1, seconds=1.0, warmup=0.0, replay_large=300, cassette_count=120, cassette_repeat=1,
+        vcrpy_cap=0.5, scaling_large=200, scaling_block=40, scaling_rounds=2, audit_sizes=(300, 900),
+        audit_repeat=1,
+    ),
+}  # fmt: skip
+
+
+@dataclass
+class Figure:
+    number: int
+    name: str
+    target: str
+    measured: float | None = None
+    unit: str = ""
+    met: bool | None = None
+    note: str = ""
+
+    def shown(self) -> str:
+        if self.measured is None:
+            return "not measured"
+        value = self.measured
+        text = f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+        return f"{text}{self.unit}"
+
+
+@dataclass
+class Report:
+    mode: Mode
+    command: str
+    figures: dict[int, Figure] = field(default_factory=dict)
+    sections: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def figure(self, number: int, name: str, target: str, measured: float | None, unit: str = "",
+               met: bool | None = None, note: str = "") -> None:  # fmt: skip
+        self.figures[number] = Figure(number, name, target, measured, unit, met, note)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "mode": asdict(self.mode),
+            "machine": machine(),
+            "figures": [asdict(f) for _, f in sorted(self.figures.items())],
+            "notes": self.notes,
+            **self.sections,
+        }
+
+
+def machine() -> dict[str, Any]:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count()
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpus": cpus,
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+# Live throughput ---------------------------------------------------------------------------------------
+
+
+def run_live(report: Report, mode: Mode, workdir: Path, cores: live.Cores, python_load: bool) -> None:
+    now = time.time()
+    calls_large = live.partner_calls(mode.replay_large)
+    calls_small = calls_large[: mode.replay_small]
+    large, small = workdir / "replay-large.yaml", workdir / "replay-small.yaml"
+    written_s = live.write_cassette(large, calls_large, now)
+    live.write_cassette(small, calls_small, now)
+    confdir = workdir / "mitmproxy-conf"
+    section: dict[str, Any] = {"cassette_write_s": written_s, "cassette_mb": large.stat().st_size / 1e6}
+
+    with live.Processes(workdir, cores) as procs:
+        upstream, upstream_kind = procs.start_upstream(now)
+        load = live.Load(workdir, cores, mode.connections, force_python=python_load)
+        targets: dict[str, tuple[live.Proc, list[live.Call]]] = {
+            "mitmdump": (procs.start_mitmdump(upstream.url, confdir), calls_large),
+            "run": (
+                procs.start_tmproxy("run", ["run", "--upstream", upstream.url, "--sid", "validate"], confdir),
+                calls_large,
+            ),
+            "record": (
+                procs.start_tmproxy(
+                    "record",
+                    [
+                        "record",
+                        str(workdir / "recorded.yaml"),
+                        "--upstream",
+                        upstream.url,
+                        "--record-mode",
+                        "all",
+                    ],
+                    confdir,
+                ),
+                calls_large,
+            ),
+            "replay_large": (
+                procs.start_tmproxy("replay-large", ["replay", str(large)], confdir),
+                calls_large,
+            ),
+            "replay_small": (
+                procs.start_tmproxy("replay-small", ["replay", str(small)], confdir),
+                calls_small,
+            ),
+            "null": (procs.start_null_proxy(upstream.url, confdir), calls_large),
+        }
+        section.update(
+            load_generator=load.tool,
+            upstream=upstream_kind,
+            pinning=cores.describe(),
+            connections=mode.connections,
+            seconds_per_run=mode.seconds,
+            rounds=mode.rounds,
+        )
+        direct = load.run(upstream.url, calls_large, mode.seconds)
+        section["upstream_direct_rps"] = direct.rps
+        if mode.warmup:
+            for proc, calls in targets.values():
+                load.run(proc.url, calls, mode.warmup, proc)
+        runs: dict[str, list[live.LoadResult]] = {name: [] for name in targets}
+        names = list(targets)
+        for round_ in range(mode.rounds):
+            order = names[round_ % len(names) :] + names[: round_ % len(names)]
+            for name in order:
+                proc, calls = targets[name]
+                if not proc.alive():
+                    raise RuntimeError(f"{name} died: {proc.errors()[-2000:]}")
+                runs[name].append(load.run(proc.url, calls, mode.seconds, proc))
+        memory = {
+            name: targets[name][0].peak_rss_mb()
+            for name in ("replay_large", "replay_small", "run", "mitmdump")
+        }
+        summaries = {}
+        for name, (proc, _) in targets.items():
+            proc.stop()
+            summaries[name] = summary_lines(proc.output())
+    section["summaries"] = summaries
+    section["peak_rss_mb"] = memory
+    section["runs"] = {name: [{**asdict(r), "rps": r.rps} for r in results] for name, results in runs.items()}
+    section["median_rps"] = {name: median([r.rps for r in results]) for name, results in runs.items()}
+    section["median_cpu_ms_per_request"] = {
+        name: median([r.cpu_ms_per_request for r in results if r.cpu_ms_per_request is not None])
+        for name, results in runs.items()
+    }
+    failures = {name: sum(r.non_2xx + r.errors for r in results) for name, results in runs.items()}
+    section["non_2xx_or_errors"] = failures
+
+    def ratio(a: str, b: str) -> float | None:
+        return median([x.rps / y.rps for x, y in zip(runs[a], runs[b], strict=True) if y.rps])
+
+    def cpu_ratio(a: str, b: str) -> float | None:
+        """The throughput ratio the proxies' CPU cost per request implies (b's cost / a's)."""
+        pairs = zip(runs[a], runs[b], strict=True)
+        return median([y.cpu_ms_per_request / x.cpu_ms_per_request for x, y in pairs
+                       if x.cpu_ms_per_request and y.cpu_ms_per_request])  # fmt: skip
+
+    pairs = [("run", "mitmdump"), ("record", "mitmdump"), ("replay_large", "mitmdump"),
+             ("replay_large", "replay_small"), ("run", "null"), ("record", "null"),
+             ("replay_large", "null"), ("mitmdump", "null"), ("record", "run")]  # fmt: skip
+    section["ratios"] = {f"{a}/{b}": ratio(a, b) for a, b in pairs}
+    section["cpu_ratios"] = {f"{a}/{b}": cpu_ratio(a, b) for a, b in pairs}
+    report.sections["live"] = section
+    bad = [name for name, count in failures.items() if count]
+    if bad:
+        report.notes.append(f"non-2xx answers or socket errors under load: {', '.join(bad)} (see live.runs)")
+    if direct.rps < 5 * max(section["median_rps"].values()):
+        report.notes.append(
+            f"the upstream served only {direct.rps:.0f} requests/s directly: it may be the bottleneck"
+        )
+    n_large, n_small = mode.replay_large, mode.replay_small
+    for number, name, key, target in [
+        (1, "tmproxy run --sid validate / bare mitmdump (throughput)", "run/mitmdump", 0.9),
+        (2, "tmproxy record / bare mitmdump (throughput)", "record/mitmdump", 0.85),
+        (3, f"tmproxy replay ({n_large:,}) / bare mitmdump passthrough", "replay_large/mitmdump", 1.0),
+        (4, f"replay throughput, {n_large:,} / {n_small:,} interactions", "replay_large/replay_small", 0.9),
+    ]:
+        value, by_cpu = section["ratios"][key], section["cpu_ratios"][key]
+        note = f"by CPU cost per request: {by_cpu:.2f}" if by_cpu is not None else ""
+        report.figure(number, name, f">= {target}", value, met=_at_least(value, target), note=note)
+    peak, base = memory["replay_large"], memory["replay_small"]
+    report.figure(
+        9, f"peak memory replaying the {n_large:,}-interaction cassette (VmHWM)", "(reported)", peak, " MB",
+        note=(f"{peak - base:.0f} MB more than replaying {n_small} interactions; cassette "
+              f"{section['cassette_mb']:.1f} MB") if peak is not None and base is not None else "",
+    )  # fmt: skip
+
+
+def summary_lines(output: str) -> list[str]:
+    lines = output.splitlines()
+    if "summary:" not in lines:
+        return []
+    return [line.strip() for line in lines[lines.index("summary:") + 1 :] if line.strip()]
+
+
+def _at_least(value: float | None, target: float) -> bool | None:
+    return None if value is None else value >= target
+
+
+def _at_most(value: float | None, target: float) -> bool | None:
+    return None if value is None else value <= target
+
+
+# In-process sections -----------------------------------------------------------------------------------
+
+
+def run_cassette(report: Report, mode: Mode, workdir: Path) -> None:
+    results = bench_cassette.measure(
+        mode.cassette_count, mode.cassette_repeat, mode.vcrpy_cap, workdir / "vs-vcrpy"
+    )
+    report.sections["cassette"] = results
+    n = mode.cassette_count
+    replay = results["replay"]
+    speedup = replay["vcrpy"]["total_s"] / replay["tmproxy_s"]
+    capped = replay["vcrpy"]["capped"]
+    report.figure(
+        5, f"end-to-end replay of {n:,} interactions, vcrpy time / tmproxy time", ">= 100",
+        speedup, "x", met=_at_least(speedup, 100),
+        note=(f"vcrpy extrapolated as c*n^2 from {replay['vcrpy']['played']} plays" if capped else ""),
+    )  # fmt: skip
+    load_ratio = results["load_ratio_tmproxy_vs_vcrpy"]
+    report.figure(
+        6, f"load of {n:,} interactions, tmproxy time / vcrpy Cassette.load", "<= 0.5", load_ratio,
+        met=_at_most(load_ratio, 0.5),
+        note=f"{results['load_ratio_tmproxy_vs_vcrpy_own_layout']:.3f} against vcrpy on its own layout",
+    )  # fmt: skip
+
+
+def run_recording(report: Report, mode: Mode, workdir: Path) -> None:
+    scenarios = {}
+    for label, every in (
+        ("apikey only", 0),
+        (f"new OAuth token every {mode.token_every} calls", mode.token_every),
+    ):
+        scenarios[label] = bench_cassette.recording_scaling(
+            workdir / "scaling", mode.scaling_large, mode.scaling_small, mode.scaling_block,
+            mode.scaling_rounds, every,
+        )  # fmt: skip
+    report.sections["recording"] = scenarios
+    worst_label, worst = max(scenarios.items(), key=lambda item: item[1]["ratio"])
+    others = "; ".join(f"{label}: {s['ratio']:.2f}" for label, s in scenarios.items())
+    report.figure(
+        7, f"cost per append at {mode.scaling_large:,} / at {mode.scaling_small} interactions (worse case)",
+        "<= 1.2", worst["ratio"], met=_at_most(worst["ratio"], 1.2),
+        note=f"{others} ({worst['ms_per_append_large'][-1]:.2f} ms per append at {mode.scaling_large:,})",
+    )  # fmt: skip
+
+
+def run_audit(report: Report, mode: Mode) -> None:
+    small, large = (bench_audit.time_audit(n, mode.audit_repeat) for n in mode.audit_sizes)
+    linearity = large["us_per_interaction"] / small["us_per_interaction"]
+    report.sections["audit"] = {"runs": [small, large], "per_interaction_ratio": linearity}
+    report.figure(
+        8, f"audit of {large['interactions']:,} interactions (seconds)", "< 10 s, linear",
+        large["seconds"], " s", met=large["seconds"] < 10 and linearity <= 1.2,
+        note=(f"{large['cpu_seconds']:.2f} s CPU; per-interaction cost {linearity:.2f}x that at "
+              f"{small['interactions']:,}"),
+    )  # fmt: skip
+
+
+def run_memory(report: Report, mode: Mode, workdir: Path) -> None:
+    from proxy.cassette import load_cassette
+    from proxy.replay import ReplayIndex
+
+    path = workdir / "replay-large.yaml"
+    if not path.exists():
+        live.write_cassette(path, live.partner_calls(mode.replay_large), time.time())
+    tracemalloc.start()
+    index = ReplayIndex(load_cassette(path).exchanges)
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    report.sections["memory"] = {
+        "interactions": len(index),
+        "cassette_mb": path.stat().st_size / 1e6,
+        "python_heap_peak_mb": peak / 1e6,
+        "python_heap_kept_mb": current / 1e6,
+    }
+    if 9 not in report.figures:
+        report.figure(9, f"peak memory loading and indexing {mode.replay_large:,} interactions (heap)",
+                      "(reported)", peak / 1e6, " MB")  # fmt: skip
+
+
+# Output -----------------------------------------------------------------------------------------------
+
+
+def print_report(report: Report, out: Callable[[str], None] = print) -> None:
+    rows = [("#", "figure", "target", "measured", "met")]
+    for number, f in sorted(report.figures.items()):
+        met = "-" if f.met is None else ("yes" if f.met else "NO")
+        rows.append((str(number), f.name, f.target, f.shown(), met))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for i, row in enumerate(rows):
+        out("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if i == 0:
+            out("  ".join("-" * w for w in widths))
+    for _, f in sorted(report.figures.items()):
+        if f.note:
+            out(f"  ({f.number}) {f.note}")
+    live_section = report.sections.get("live")
+    if live_section:
+        out(f"\nlive: {live_section['load_generator']} for {live_section['seconds_per_run']:g} s x "
+            f"{live_section['rounds']} rounds; upstream {live_section['upstream']} "
+            f"({live_section['upstream_direct_rps']:,.0f} req/s direct); {live_section['pinning']}")  # fmt: skip
+        out(f"  {'proxy':14} {'median req/s':>12} {'CPU ms/req':>10}")
+        for name, rps in live_section["median_rps"].items():
+            cpu = live_section["median_cpu_ms_per_request"][name]
+            out(f"  {name:14} {rps:12,.0f} {cpu if cpu is not None else float('nan'):10.3f}")
+        for label, key in (("throughput ratios", "ratios"), ("by CPU cost", "cpu_ratios")):
+            ratios = live_section[key].items()
+            out(f"  {label}: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios if v is not None))
+        for name, lines in live_section["summaries"].items():
+            found = [line for line in lines if line.startswith(("findings:", "replay:", "recorded:"))]
+            if found:
+                out(f"  {name}: " + "; ".join(found))
+    for note in report.notes:
+        out(f"note: {note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    speed = parser.add_mutually_exclusive_group()
+    speed.add_argument("--quick", action="store_true", help="fewer, shorter rounds: under 2 minutes")
+    speed.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the harness runs")
+    parser.add_argument("--json", type=Path, help="write every number here")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated: {', '.join(SECTIONS)}")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (logs, cassettes)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin proxies and load to separate CPUs")
+    parser.add_argument(
+        "--python-load", action="store_true", help="use the aiohttp client even if wrk exists"
+    )
+    args = parser.parse_args(argv)
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    mode = MODES["smoke" if args.smoke else "quick" if args.quick else "full"]
+    command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    report = Report(mode, command.strip())
+    started = time.monotonic()
+    with live.workspace(args.keep) as workdir:
+        if "live" in sections:
+            cores = live.Cores() if args.no_pin else live.Cores.split()
+            run_live(report, mode, workdir, cores, args.python_load)
+        if "cassette" in sections:
+            run_cassette(report, mode, workdir)
+        if "recording" in sections:
+            run_recording(report, mode, workdir)
+        if "audit" in sections:
+            run_audit(report, mode)
+        if "memory" in sections:
+            run_memory(report, mode, workdir)
+    data = report.to_dict()
+    data["elapsed_s"] = time.monotonic() - started
+    print_report(report)
+    print(f"\n{len(report.figures)} figures in {data['elapsed_s']:.0f} s ({mode.name} mode)")
+    if args.json:
+        args.json.write_text(json.dumps(data, indent=2, default=str))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The benchmark harness still runs (its in-process sections, at toy sizes; no wrk, nginx or proxies).
+
+The real figures come from `python benchmarks/run.py`: see docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+def test_smoke_run_writes_every_in_process_figure(tmp_path, capsys, monkeypatch):
+    spec = importlib.util.spec_from_file_location("bench_run", RUN)
+    assert spec is not None and spec.loader is not None
+    harness = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_run", harness)  # dataclasses look their module up
+    spec.loader.exec_module(harness)
+
+    out = tmp_path / "bench.json"
+    argv = ["--smoke", "--only", "cassette,recording,audit,memory", "--keep", str(tmp_path / "work")]
+    assert harness.main([*argv, "--json", str(out)]) == 0
+
+    results = json.loads(out.read_text())
+    figures = {f["number"]: f for f in results["figures"]}
+    assert sorted(figures) == [5, 6, 7, 8, 9]
+    assert all(f["measured"] is not None and f["measured"] > 0 for f in figures.values())
+    assert results["cassette"]["replay"]["tmproxy_hits"] == results["cassette"]["count"]
+    assert {s["token_every"] for s in results["recording"].values()} == {0, 10}
+    assert "figure" in capsys.readouterr().out
