@@ -13,10 +13,11 @@ from typing import Any
 
 import click
 
-from .audit.engine import audit_exchanges
+from .audit.engine import audit_exchanges, with_recorded_findings
 from .audit.inputs import load_exchanges
 from .audit.reports import AuditReport, render
 from .audit.rules import rule_ids
+from .findings import Finding
 from .partner_flows import (
     TM,
     abandon_cart,
@@ -63,8 +64,10 @@ def run_demo(out: Path, echo: Callable[[str], None] = click.echo) -> None:
         replay.stop()
     report_proxy(echo, replay)
     step(echo, 4, "The audit of both recordings")
-    exchanges = load_exchanges([compliant, flawed])
-    report = AuditReport(exchanges=exchanges, findings=audit_exchanges(exchanges), rules=rule_ids())
+    recorded: list[Finding] = []
+    exchanges = load_exchanges([compliant, flawed], recorded)
+    findings = with_recorded_findings(audit_exchanges(exchanges), recorded)
+    report = AuditReport(exchanges=exchanges, findings=findings, rules=rule_ids())
     echo(render(report, "text", color=sys.stdout.isatty()))
     (out / REPORT).write_text(render(report, "html"), encoding="utf-8")
     echo(click.style("Where things are", bold=True))

@@ -18,7 +18,7 @@ import click
 
 from ..exchange import Exchange
 from ..findings import Finding, Severity
-from .engine import audit_events, traffic_events
+from .engine import audit_events, traffic_events, with_recorded_findings
 from .inputs import AuditInputError, find_inputs, read_input
 from .reports import FORMATS, AuditReport, render
 from .rules import rule_ids
@@ -75,23 +75,25 @@ def audit_command(paths: tuple[Path, ...], fmt: str, output: Path | None, fail_o
     Exits 0 when nothing at or above --fail-on was found, 1 when something was,
     2 when an input is missing, unreadable or not traffic.
     """
+    recorded: list[Finding] = []
     try:
-        exchanges = _load(list(paths))
+        exchanges = _load(list(paths), recorded)
     except AuditInputError as error:
         _fail(f"unusable input: {error}")
-    report = AuditReport(exchanges=exchanges, findings=_audit(exchanges), rules=rule_ids())
+    findings = with_recorded_findings(_audit(exchanges), recorded)
+    report = AuditReport(exchanges=exchanges, findings=findings, rules=rule_ids())
     _write(report, fmt, output)
     if _fails(report.findings, fail_on):
         sys.exit(FINDINGS_EXIT)
 
 
-def _load(paths: list[Path]) -> list[Exchange]:
+def _load(paths: list[Path], recorded: list[Finding]) -> list[Exchange]:
     files = find_inputs(paths)
     size = sum(_size(f) for f in files)
     exchanges: list[Exchange] = []
     with _progress(files, len(files), "Reading", size >= PROGRESS_MIN_BYTES) as bar:
         for path in bar:
-            exchanges.extend(read_input(path))
+            exchanges.extend(read_input(path, recorded))
     return exchanges
 
 

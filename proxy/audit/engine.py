@@ -110,6 +110,17 @@ def traffic_events(exchanges: Iterable[Exchange]) -> Iterator[tuple[bool, Exchan
         yield is_response, ex
 
 
+REDACTION_HIDES = frozenset({"unencrypted-card"})
+"""Rules whose evidence redaction removes from a recording: a plain card number is stored as REDACTED."""
+
+
+def with_recorded_findings(found: list[Finding], recorded: Iterable[Finding]) -> list[Finding]:
+    """The offline findings plus what the proxy found live that redaction has since hidden from the rules."""
+    seen = {(f.rule, f.exchange_id) for f in found}
+    hidden = [f for f in recorded if f.rule in REDACTION_HIDES and (f.rule, f.exchange_id) not in seen]
+    return found + hidden
+
+
 def audit_exchanges(exchanges: Iterable[Exchange], rules: Sequence[Rule] | None = None) -> list[Finding]:
     """Run the rules over recorded traffic, exactly as the proxy would have seen it live."""
     return audit_events(traffic_events(exchanges), rules)

@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 from ..cassette.errors import CassetteError
 from ..cassette.reader import load_cassette
 from ..exchange import Exchange, Headers, Request, Response
+from ..findings import Finding
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +45,15 @@ class AuditInputError(Exception):
     """An input the audit cannot use; the message names the file and says why."""
 
 
-def load_exchanges(paths: Iterable[Path]) -> list[Exchange]:
-    """Every exchange in the given files and folders."""
-    return list(iter_exchanges(paths))
+def load_exchanges(paths: Iterable[Path], recorded: list[Finding] | None = None) -> list[Exchange]:
+    """Every exchange in the given files and folders (and, into `recorded`, the findings cassettes hold)."""
+    return list(iter_exchanges(paths, recorded))
 
 
-def iter_exchanges(paths: Iterable[Path]) -> Iterator[Exchange]:
+def iter_exchanges(paths: Iterable[Path], recorded: list[Finding] | None = None) -> Iterator[Exchange]:
     """The generator form of `load_exchanges`, file by file."""
     for path in find_inputs(paths):
-        yield from read_input(path)
+        yield from read_input(path, recorded)
 
 
 def find_inputs(paths: Iterable[Path]) -> list[Path]:
@@ -80,16 +81,20 @@ def find_inputs(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def read_input(path: Path) -> list[Exchange]:
-    """The exchanges of one file, read according to its extension or, failing that, its content."""
+def read_input(path: Path, recorded: list[Finding] | None = None) -> list[Exchange]:
+    """The exchanges of one file, read according to its extension or, failing that, its content.
+
+    A tmproxy cassette also holds the findings the proxy made live; they go into `recorded`.
+    """
     suffix = path.suffix.lower()
     if suffix in CASSETTE_SUFFIXES:
-        return read_cassette(path)
+        return read_cassette(path, recorded)
     if suffix in HAR_SUFFIXES:
         return read_har(path)
     if suffix in FLOW_SUFFIXES:
         return read_flows(path)
-    return _sniffed_reader(path)(path)
+    reader = _sniffed_reader(path)
+    return read_cassette(path, recorded) if reader is read_cassette else reader(path)
 
 
 def _sniffed_reader(path: Path) -> Callable[[Path], list[Exchange]]:
@@ -122,7 +127,7 @@ def _read_text(path: Path) -> str:
 # --- cassettes ---------------------------------------------------------------------------------
 
 
-def read_cassette(path: Path) -> list[Exchange]:
+def read_cassette(path: Path, recorded: list[Finding] | None = None) -> list[Exchange]:
     """A tmproxy or plain vcrpy cassette, through the cassette package's (safe YAML) reader.
 
     Plain vcrpy interactions carry neither times nor ids: they get `VCRPY_STEP_S`-spaced times in
@@ -142,6 +147,8 @@ def read_cassette(path: Path) -> list[Exchange]:
             )
         if exchange.id == f"interaction-{index}":
             exchange.id = f"{path.name}#{index}"
+    if recorded is not None:
+        recorded.extend(cassette.findings)
     return cassette.exchanges
 
 

@@ -20,6 +20,8 @@ from partner import (
 )
 from processes import tmproxy
 
+from proxy.sandbox.client import SandboxClient, valid_payment
+
 
 def record(sandbox, cassette: Path, drive: Callable[[str], object]) -> None:
     with tmproxy(
@@ -73,3 +75,17 @@ def test_errors_fail_the_audit_and_html_names_them(sandbox, tmp_path: Path):
     result = audit(str(cassette), "--format", "html", "--output", str(report))
     assert result.returncode == 1
     assert "sid-missing" in report.read_text()
+
+
+def pay_with_a_plain_card(base_url: str, sandbox) -> None:
+    client = SandboxClient(base_url)
+    payment = valid_payment("cart-that-does-not-matter")
+    payment["payment"]["card"].update(number="4111111111111111", cin="123")
+    client.add_payment(payment)
+
+
+def test_a_plain_card_number_found_live_survives_redaction_into_the_audit(sandbox, tmp_path: Path):
+    cassette = tmp_path / "card.yaml"
+    record(sandbox, cassette, lambda url: pay_with_a_plain_card(url, sandbox))
+    assert "4111111111111111" not in cassette.read_text()
+    assert findings_of(cassette) == Counter({"unencrypted-card": 1})
