@@ -96,8 +96,11 @@ class CassetteWriter:
 
     def _create(self, metadata: Mapping[str, Any], items: list[bytes]) -> tuple[int, Layout]:
         """Write a whole new file beside the target, then rename it over: readers never see half a header."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        except OSError as exc:
+            raise CassetteError(f"cannot create it: {exc.strerror or exc}", self.path) from None
         try:
             _lock(fd, self.path)
             data = render_header(metadata)
