@@ -52,8 +52,10 @@ class Recorder:
                 metadata={"recorded_by": "tmproxy"},
                 redactor=Redactor(redaction_rules()),
             )
-        except (CassetteError, OSError) as exc:
-            raise exceptions.OptionsError(f"tm_record: cannot open {ctx.options.tm_record}: {exc}") from None
+        except CassetteError as exc:
+            raise exceptions.OptionsError(f"tm_record: {exc}") from None
+        except OSError as exc:
+            raise exceptions.OptionsError(f"tm_record: {ctx.options.tm_record}: {exc.strerror or exc}") from None
         for warning in self.writer.warnings:
             logger.warning(warning)
 
