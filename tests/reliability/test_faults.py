@@ -197,7 +197,7 @@ def test_a_cassette_on_a_read_only_disk_is_refused_at_start_with_a_clear_message
                 "record", str(target), "--upstream", closed_port_url(), "--listen", "127.0.0.1:0"
             )
             assert result.returncode == 1
-            assert f"cannot open {target}" in result.stderr and "Read-only file system" in result.stderr
+            assert f"{target}: cannot create it: Read-only file system" in result.stderr
             assert "Traceback" not in result.stderr and "listening on" not in result.stdout
         assert list(disk.iterdir()) == []
 
