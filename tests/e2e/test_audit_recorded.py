@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from partner import (
+
+from proxy.partner_flows import (
     TM,
     abandon_cart,
     compliant_purchase,
@@ -18,8 +19,7 @@ from partner import (
     renew_expired_session,
     reserve_without_session,
 )
-from processes import tmproxy
-
+from proxy.processes import tmproxy
 from proxy.sandbox.client import SandboxClient, valid_payment
 
 

@@ -7,10 +7,10 @@ import signal
 import pytest
 import requests
 from click.testing import CliRunner
-from processes import tmproxy
 
 from proxy import __version__
 from proxy.cli import main
+from proxy.processes import tmproxy
 
 
 def test_help_lists_the_commands_and_each_has_an_example():

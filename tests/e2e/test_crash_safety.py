@@ -8,9 +8,9 @@ from pathlib import Path
 
 import requests
 import vcr
-from processes import tmproxy
 
 from proxy.cassette import CassetteWriter, load_cassette
+from proxy.processes import tmproxy
 from proxy.sandbox.client import EVENT_ID
 
 WORKERS = 8

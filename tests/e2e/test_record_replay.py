@@ -9,10 +9,10 @@ from pathlib import Path
 
 import requests
 import vcr
-from partner import APIKEY, CLIENT_SECRET, OAUTH_CODE, TM, compliant_purchase
-from processes import tmproxy
 
 from proxy.cassette import load_cassette
+from proxy.partner_flows import APIKEY, CLIENT_SECRET, OAUTH_CODE, TM, compliant_purchase
+from proxy.processes import tmproxy
 from proxy.sandbox.client import EVENT_ID, SandboxClient, valid_payment
 from proxy.sandbox.server import running_sandbox
 

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from processes import tmproxy
 
+from proxy.processes import tmproxy
 from proxy.sandbox.client import EVENT_ID, SandboxClient
 from proxy.sandbox.server import running_sandbox
 

@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import requests
-from processes import tmproxy
+
+from proxy.processes import tmproxy
 
 
 @contextmanager

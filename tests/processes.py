@@ -1,3 +1,0 @@
-"""Kept for tests written against the old location; use `proxy.processes`."""
-
-from proxy.processes import CliProcess, tmproxy  # noqa: F401
