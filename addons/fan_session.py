@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 FINDINGS_KEY = "tmproxy.findings"
 BLOCKED_KEY = "tmproxy.blocked"
+ENDED_KEY = "tmproxy.ended"
 
 
 class FanSession:
@@ -62,17 +63,20 @@ class FanSession:
             logger.info(f"injected {SESSION_HEADER} {verdict.injected_sid} into {flow.request.path}")
         report(flow, verdict.findings)
         if verdict.block is not None:
+            self._end(flow)  # before the proxy's own answer: the call never reached Ticketmaster
             flow.response = make_response(verdict.block)
             flow.metadata[BLOCKED_KEY] = True
 
     def response(self, flow: http.HTTPFlow) -> None:
-        if flow.metadata.get(BLOCKED_KEY):
-            return
-        report(flow, self.guard.response(exchange_of(flow)))
+        self._end(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        """A failed upstream call still ends the cart call, or it would look in flight forever."""
-        if flow.response is None and not flow.metadata.get(BLOCKED_KEY):
+        """A call that failed (upstream down, client gone) still ends, or it would look in flight forever."""
+        self._end(flow)
+
+    def _end(self, flow: http.HTTPFlow) -> None:
+        if not flow.metadata.get(ENDED_KEY):
+            flow.metadata[ENDED_KEY] = True
             report(flow, self.guard.response(exchange_of(flow)))
 
     def done(self) -> None:

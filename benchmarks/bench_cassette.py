@@ -336,12 +336,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument(
-        "--dir", type=Path, help="where to put the cassettes (default: a temporary directory)"
+        "--dir",
+        type=Path,
+        help="where to put (and leave) the cassettes (default: a temporary directory, removed)",
     )
     args = parser.parse_args(argv)
 
-    workdir = args.dir or Path(tempfile.mkdtemp(prefix="bench-cassette-"))
-    results = measure(args.count, args.repeat, args.vcrpy_cap, workdir)
+    if args.dir:
+        results = measure(args.count, args.repeat, args.vcrpy_cap, args.dir)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-cassette-") as folder:
+            results = measure(args.count, args.repeat, args.vcrpy_cap, Path(folder))
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -396,6 +396,22 @@ class LoadResult:
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
+    @classmethod
+    def combined(cls, results: Sequence[LoadResult]) -> LoadResult:
+        """Several runs as one: their requests over their seconds, the CPU cost weighted by requests."""
+        requests = sum(r.requests for r in results)
+        costs = [(r.cpu_ms_per_request, r.requests) for r in results if r.cpu_ms_per_request is not None]
+        cpu = sum(c * n for c, n in costs) / sum(n for _, n in costs) if costs and requests else None
+        return cls(
+            results[0].tool,
+            requests,
+            sum(r.seconds for r in results),
+            sum(r.non_2xx for r in results),
+            sum(r.errors for r in results),
+            cpu,
+            {"slices": len(results)},
+        )
+
 
 class Load:
     """wrk when installed (1 thread), else the aiohttp client below in its own process."""
@@ -420,23 +436,26 @@ class Load:
             self._scripts[key] = path
         return self._scripts[key]
 
-    def run(self, url: str, calls: Sequence[Call], seconds: float, proc: Proc | None = None) -> LoadResult:
+    def run(
+        self, url: str, calls: Sequence[Call], seconds: float, proc: Proc | None = None, start: int = 0
+    ) -> LoadResult:
+        """Load `url` for `seconds` with the calls in turn, from the `start`-th; `proc`'s CPU is measured."""
         calls_file = self._calls_file(calls)
         cpu_before = proc.cpu_seconds() if proc else None
         if self.wrk:
-            result = self._run_wrk(url, calls_file, seconds)
+            result = self._run_wrk(url, calls_file, seconds, start)
         else:
-            result = self._run_python(url, calls_file, seconds)
+            result = self._run_python(url, calls_file, seconds, start)
         cpu_after = proc.cpu_seconds() if proc else None
         if cpu_before is not None and cpu_after is not None and result.requests:
             result.cpu_ms_per_request = (cpu_after - cpu_before) * 1000 / result.requests
         return result
 
-    def _run_wrk(self, url: str, calls_file: Path, seconds: float) -> LoadResult:
+    def _run_wrk(self, url: str, calls_file: Path, seconds: float, start: int) -> LoadResult:
         script = self.workdir / "cycle.lua"
         script.write_text(WRK_SCRIPT)
         argv = [self.wrk or "wrk", "-t1", f"-c{self.connections}", f"-d{max(1, round(seconds))}s",
-                "--timeout", "10s", "-s", str(script), url, str(calls_file)]  # fmt: skip
+                "--timeout", "10s", "-s", str(script), url, str(calls_file), str(start)]  # fmt: skip
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=seconds + 60, preexec_fn=_pinned(self.cores.load)
         )
@@ -444,9 +463,9 @@ class Load:
             raise RuntimeError(f"wrk failed: {done.stderr or done.stdout}")
         return parse_wrk(done.stdout)
 
-    def _run_python(self, url: str, calls_file: Path, seconds: float) -> LoadResult:
+    def _run_python(self, url: str, calls_file: Path, seconds: float, start: int) -> LoadResult:
         argv = [sys.executable, str(Path(__file__)), "load", url, str(calls_file), str(seconds),
-                str(self.connections)]  # fmt: skip
+                str(self.connections), str(start)]  # fmt: skip
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=seconds + 60, preexec_fn=_pinned(self.cores.load)
         )
@@ -456,12 +475,14 @@ class Load:
         return LoadResult("aiohttp", data["requests"], data["seconds"], data["non_2xx"], data["errors"])
 
 
-# Cycles through the calls file (method, path, headers, body; tab-separated), one request after another.
+# Cycles through the calls file (method, path, headers, body; tab-separated), one request after another,
+# from the call numbered by the second argument.
 WRK_SCRIPT = r"""
 local reqs = {}
 local i = 0
 
 function init(args)
+  i = tonumber(args[2] or "0")
   for line in io.lines(args[1]) do
     local method, path, header_text, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
     local headers = {}
@@ -475,8 +496,7 @@ function init(args)
 end
 
 function request()
-  i = i + 1
-  if i > #reqs then i = 1 end
+  i = i % #reqs + 1
   return reqs[i]
 end
 """
@@ -488,11 +508,11 @@ def parse_wrk(output: str) -> LoadResult:
         words = line.split()
         if " requests in " in line:
             requests = int(words[0])
-            seconds = float(words[3].rstrip(",").rstrip("s"))
-            if words[3].endswith("ms,"):
-                seconds = float(words[3][:-3]) / 1000
-            elif words[3].endswith("m,"):
-                seconds = float(words[3][:-2]) * 60
+            duration = words[3].rstrip(",")
+            for suffix, scale in (("ms", 0.001), ("us", 1e-6), ("s", 1.0), ("m", 60.0)):
+                if duration.endswith(suffix):
+                    seconds = float(duration[: -len(suffix)]) * scale
+                    break
         elif line.strip().startswith("Non-2xx or 3xx responses:"):
             non_2xx = int(words[-1])
         elif line.strip().startswith("Socket errors:"):
@@ -550,7 +570,7 @@ def serve_upstream(port: int, answers_file: Path) -> None:
     asyncio.run(main())
 
 
-def generate_load(url: str, calls_file: Path, seconds: float, connections: int) -> dict[str, Any]:
+def generate_load(url: str, calls_file: Path, seconds: float, connections: int, start: int) -> dict[str, Any]:
     """The fallback load generator: `connections` keep-alive clients cycling through the calls."""
     import aiohttp
 
@@ -560,7 +580,7 @@ def generate_load(url: str, calls_file: Path, seconds: float, connections: int) 
         headers = dict(pair.split(":", 1) for pair in header_text.split("|") if pair)
         calls.append((method, url + path, headers, body.encode() or None))
     counts = {"requests": 0, "non_2xx": 0, "errors": 0}
-    position = [0]
+    position = [start]
 
     async def client(session: aiohttp.ClientSession, stop_at: float) -> None:
         while time.monotonic() < stop_at:
@@ -601,7 +621,7 @@ def main(argv: list[str]) -> int:
     if command == "upstream":
         serve_upstream(int(args[0]), Path(args[1]))
     elif command == "load":
-        print(json.dumps(generate_load(args[0], Path(args[1]), float(args[2]), int(args[3]))))
+        print(json.dumps(generate_load(args[0], Path(args[1]), float(args[2]), int(args[3]), int(args[4]))))
     elif command == "null-proxy":
         with contextlib.suppress(KeyboardInterrupt):
             serve_null_proxy(args[0], args[1])

@@ -60,6 +60,9 @@ class Announce:
         host, port = addrs[0][0], addrs[0][1]
         self.url = f"http://{url_host(host)}:{port}"
         self.on_listening(self.url)
+        # Done: mitmproxy visits every addon in the chain on every event of every flow, hook or not
+        # (about 12 µs of CPU per request each). `remove` replaces the chain it is iterating over.
+        ctx.master.addons.remove(self)
 
 
 def mitm_listen_host(host: str) -> str:

@@ -25,8 +25,8 @@ def test_smoke_run_writes_every_in_process_figure(tmp_path, capsys, monkeypatch)
     assert harness.main([*argv, "--json", str(out)]) == 0
 
     results = json.loads(out.read_text())
-    figures = {f["number"]: f for f in results["figures"]}
-    assert sorted(figures) == [5, 6, 7, 8, 9]
+    figures = {f["id"]: f for f in results["figures"]}
+    assert list(figures) == ["5", "6", "7", "7b", "8", "9"]
     assert all(f["measured"] is not None and f["measured"] > 0 for f in figures.values())
     assert results["cassette"]["replay"]["tmproxy_hits"] == results["cassette"]["count"]
     assert {s["token_every"] for s in results["recording"].values()} == {0, 10}

@@ -204,12 +204,70 @@ def _render_yaml(interaction: Mapping[str, Any]) -> str:
     return text
 
 
+class _NotJsonSafe(Exception):
+    """What `_json_safe` refuses: a float JSON would spell unlike YAML, or bytes."""
+
+
+class _Unusual(Exception):
+    """A type `_fast_json` leaves to `json.dumps` (a subclass, a non-dict mapping, a non-str key...)."""
+
+
+_encode_string = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses (C if built)
+
+
+def _fast_json(value: Any, newline: str) -> str:
+    """`json.dumps(value, ensure_ascii=False, indent=2)` with each line break written as `newline`, for
+    plain JSON types only; raises _NotJsonSafe where `_json_safe` is false, _Unusual for anything else.
+
+    Several times faster: with `indent`, json.dumps runs its pure-Python encoder.
+    """
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)
+    if kind is dict:
+        if not value:
+            return "{}"
+        inner = newline + "  "
+        parts = []
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _Unusual
+            parts.append(f"{_encode_string(key)}: {_fast_json(item, inner)}")
+        return "{" + inner + ("," + inner).join(parts) + newline + "}"
+    if kind is list:
+        if not value:
+            return "[]"
+        inner = newline + "  "
+        return "[" + inner + ("," + inner).join(_fast_json(item, inner) for item in value) + newline + "]"
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float:
+        text = float.__repr__(value)
+        if not math.isfinite(value) or "." not in text or "e" in text:
+            raise _NotJsonSafe
+        return text
+    if kind is bytes:
+        raise _NotJsonSafe
+    raise _Unusual
+
+
 def render_item(interaction: Mapping[str, Any]) -> str:
     """One interaction as the text appended to the file, closing comment (which names its style) included."""
-    if _json_safe(interaction):
-        style, text = JSON_STYLE, _render_json(interaction)
-    else:
+    try:
+        # What `_render_json` writes, the sequence dash's indentation included.
+        text = _fast_json(interaction, "\n  ")
+        style, text = JSON_STYLE, "- " + _NOT_YAML_SAFE.sub(_escape_for_yaml, text) + "\n"
+    except _NotJsonSafe:
         style, text = YAML_STYLE, _render_yaml(interaction)
+    except _Unusual:
+        if _json_safe(interaction):
+            style, text = JSON_STYLE, _render_json(interaction)
+        else:
+            style, text = YAML_STYLE, _render_yaml(interaction)
     return text + END_MARKER[1:].decode() + style + "\n"
 
 

@@ -130,3 +130,30 @@ def test_failed_upstream_call_ends_the_cart_call():
         addon.error(flow)
         addon.done()
         assert addon.guard.summary().cart_calls == 1
+
+
+def test_a_replayed_call_whose_client_left_is_not_left_in_flight():
+    addon = FanSession()
+    with taddons.context(addon):
+        first = tm_flow("PUT", f"/partners/v1/events/{EVENT}/cart/payment?apikey=k", b"{}")
+        addon.request(first)
+        respond(first, {})  # answered by the replayer in its request hook
+        first.error = tflow.terr("client disconnected")
+        addon.error(first)
+        second = tm_flow("PUT", f"/partners/v1/events/{EVENT}/cart/payment?apikey=k", b"{}")
+        addon.request(second)
+        assert FINDINGS_KEY not in second.metadata
+
+
+def test_an_enforce_block_ends_the_call_at_once():
+    addon = FanSession()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, tm_sid="enforce")
+        blocked = resale_reserve()
+        addon.request(blocked)
+        assert blocked.response is not None and blocked.response.status_code == 428
+        show_top_picks(addon)
+        allowed = resale_reserve({"X-TM-SESSION-SID": SID})
+        addon.request(allowed)
+        assert allowed.response is None
+        assert FINDINGS_KEY not in allowed.metadata
