@@ -49,3 +49,12 @@ def test_shipped_flawed_cassette_shows_each_seeded_mistake_once():
     report = audit_json(SHIPPED / "flawed.yaml")
     found = {rule: count for rule, count in report["summary"]["by_rule"].items() if count}
     assert found == {"sid-missing": 1, "session-expired": 1, "abandoned-cart": 1, "concurrent-cart-calls": 1}
+
+
+def test_shipped_cassette_replays_in_plain_vcrpy_with_the_documented_settings():
+    tm_vcr = vcr.VCR(record_mode="none", filter_query_parameters=[("apikey", "REDACTED")])
+    with tm_vcr.use_cassette(str(SHIPPED / "compliant.yaml")):
+        client = SandboxClient("https://app.ticketmaster.com", api_key="any-key")
+        picks = client.top_picks(selection="resale")
+    assert picks.status_code == 200
+    assert picks.json()["fanSession"]["resaleSid"]["sessionId"]
