@@ -97,7 +97,7 @@ def secrets_of(*exchanges):
 
 
 def test_apikey_and_auth_headers_are_secrets_in_a_recording():
-    call = ex("GET", "/partners/v1/events/E1?apikey=LlILIdKF4TLwiH4XoBxU", at=T0,
+    call = ex("GET", "/partners/v1/events/E1?apikey=fake-test-key-0000-not-real", at=T0,
               headers={"x-api-key": "abc", "Authorization": "Bearer eyJhbGci", "Cookie": "s=1; t=REDACTED"})  # fmt: skip
     findings = found(SecretInRecording(), call)
     assert [(f.rule, f.severity) for f in findings] == [("secret-in-recording", Severity.ERROR)]
@@ -107,7 +107,7 @@ def test_apikey_and_auth_headers_are_secrets_in_a_recording():
         "header Authorization",
         "header Cookie",
     ]
-    assert "LlILIdKF4TLwiH4XoBxU" not in findings[0].message
+    assert "fake-test-key-0000-not-real" not in findings[0].message
 
 
 def test_oauth_secrets_in_forms_and_token_responses():
