@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,22 +224,3 @@ def charged_items(body: Any) -> list[ChargedItem]:
             )
         )
     return out
-
-
-def mentions_session_expired(value: Any) -> bool:
-    """True when SESSION_HAS_EXPIRED_PRICE_MIGHT_HAVE_CHANGED appears anywhere in a parsed body."""
-    return any(SESSION_EXPIRED_MESSAGE in s for s in _strings(value))
-
-
-def _strings(value: Any, depth: int = 0) -> Iterator[str]:
-    if depth > 64:
-        return
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield str(k)
-            yield from _strings(v, depth + 1)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v, depth + 1)

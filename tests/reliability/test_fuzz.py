@@ -116,7 +116,6 @@ def test_ticketmaster_parsers_never_raise(body: Any, method: str, path: str):
     tm.offer_prices(body)
     tm.reserved_tickets(body)
     tm.charged_items(body)
-    tm.mentions_session_expired(body)
 
 
 # --- arbitrary exchanges ---------------------------------------------------------------------------------
