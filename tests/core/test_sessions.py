@@ -33,3 +33,20 @@ def test_newest_valid_prefers_this_client_and_event_then_anyone():
     assert table.newest_valid("me", "E", T0 + 1).session_id == SID
     assert table.newest_valid("stranger", "E", T0 + 1).session_id == SID
     assert table.newest_valid("me", "E", T0 + 7200) is None
+
+
+def test_long_expired_sessions_are_forgotten_but_recent_ones_kept():
+    table = SessionTable(retention_s=3600)
+    table.learn(sid("0e7c6f64-8f0b-4ac1-9a53-0d0d37b7c0d1", start=T0, ttl=60), "E", "c", T0, {})
+    table.learn(sid("0e7c6f64-8f0b-4ac1-9a53-0d0d37b7c0d2", start=T0 + 3000, ttl=60), "E", "c", T0 + 3000, {})
+    table.learn(sid(SID, start=T0 + 3700, ttl=60), "E", "c", T0 + 3700, {})
+    assert [s.session_id[-2:] for s in table] == ["d2", "94"]
+
+
+def test_relearning_moves_a_session_to_its_new_client():
+    table = SessionTable()
+    table.learn(sid(), "E", "first", T0, {"R1": 10.0})
+    table.learn(sid(), "E", "second", T0 + 1, {})
+    assert table.shown_price("first", "R1") is None
+    assert table.shown_price("second", "R1")[1] == 10.0
+    assert table.newest_valid("second", "E", T0 + 2).session_id == SID
