@@ -58,6 +58,30 @@ def tmproxy(*args: str, env: dict[str, str] | None = None) -> Iterator[CliProces
         yield process
 
 
+def run_tmproxy(
+    *args: str, timeout: float = 120.0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `tmproxy ARGS...` to completion (an audit, a refused start), capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "proxy.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@contextmanager
+def recording(
+    cassette: object, upstream: str, *args: str, env: dict[str, str] | None = None
+) -> Iterator[CliProcess]:
+    """`tmproxy record CASSETTE --upstream UPSTREAM ARGS...` on a free loopback port."""
+    with tmproxy(
+        "record", str(cassette), "--upstream", upstream, "--listen", "127.0.0.1:0", *args, env=env
+    ) as proxy:
+        yield proxy
+
+
 @contextmanager
 def running(
     command: list[str], ready_pattern: re.Pattern[str], env: dict[str, str] | None = None

@@ -115,7 +115,9 @@ def test_price_mismatch_is_found_at_the_end_of_a_polled_reserve():
     polled = reserve(charged=135.5)
     final_body = polled.response.body
     polled.response.status = 202
-    polled.response.body = b'{"polling_url": "https://app.ticketmaster.com/partners/v1/polling/p1?apikey=k", "wait": 1}'
+    polled.response.body = (
+        b'{"polling_url": "https://app.ticketmaster.com/partners/v1/polling/p1?apikey=k", "wait": 1}'
+    )
     poll = exchange("GET", "/partners/v1/polling/p1?apikey=other", at=T0 + 12, response_body=final_body)
     found = audit_exchanges([top_picks(price=120.0), polled, poll], [PriceMismatch()])
     assert [(f.rule, f.exchange_id) for f in found] == [("price-mismatch", poll.id)]

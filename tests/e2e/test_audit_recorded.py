@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -19,22 +18,18 @@ from proxy.partner_flows import (
     renew_expired_session,
     reserve_without_session,
 )
-from proxy.processes import tmproxy
+from proxy.processes import recording, run_tmproxy
 from proxy.sandbox.client import SandboxClient, valid_payment
 
 
 def record(sandbox, cassette: Path, drive: Callable[[str], object]) -> None:
-    with tmproxy(
-        "record", str(cassette), "--upstream", sandbox.url, "--listen", "127.0.0.1:0", "--record-as", TM
-    ) as proxy:
+    with recording(cassette, sandbox.url, "--record-as", TM) as proxy:
         drive(proxy.url)
         assert proxy.stop() == 0
 
 
 def audit(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "audit", *args], capture_output=True, text=True, timeout=120
-    )
+    return run_tmproxy("audit", *args)
 
 
 def findings_of(cassette: Path) -> Counter[str]:

@@ -10,7 +10,7 @@ import requests
 import vcr
 
 from proxy.cassette import CassetteWriter, load_cassette
-from proxy.processes import tmproxy
+from proxy.processes import recording
 from proxy.sandbox.client import EVENT_ID
 
 WORKERS = 8
@@ -22,7 +22,7 @@ def test_kill_9_under_load_keeps_every_answered_interaction(sandbox, tmp_path: P
     answered = 0
     lock = threading.Lock()
     enough = threading.Event()
-    with tmproxy("record", str(cassette), "--upstream", sandbox.url, "--listen", "127.0.0.1:0") as proxy:
+    with recording(cassette, sandbox.url) as proxy:
 
         def hammer(worker: int) -> None:
             nonlocal answered

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from proxy.partner_flows import APIKEY, CLIENT_SECRET, OAUTH_CODE
+from proxy.processes import run_tmproxy
 
 
 def test_demo_records_replays_and_audits_offline(tmp_path: Path):
     out = tmp_path / "demo"
-    result = subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "demo", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_tmproxy("demo", "--out", str(out))
     assert result.returncode == 0, result.stderr
     for rule in ("sid-missing", "session-expired", "abandoned-cart", "concurrent-cart-calls"):
         assert f"{rule} (" in result.stdout, rule

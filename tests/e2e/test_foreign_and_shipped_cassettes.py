@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import vcr
 
-from proxy.processes import tmproxy
+from proxy.processes import run_tmproxy, tmproxy
 from proxy.sandbox.client import SandboxClient
 
 SHIPPED = Path(__file__).resolve().parents[2] / "cassettes"
@@ -30,12 +28,7 @@ def test_a_cassette_vcrpy_wrote_replays_through_tmproxy(sandbox, tmp_path: Path)
 
 
 def audit_json(path: Path) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "audit", str(path), "--format", "json", "--fail-on", "never"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_tmproxy("audit", str(path), "--format", "json", "--fail-on", "never")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import requests
@@ -12,7 +10,7 @@ import vcr
 
 from proxy.cassette import load_cassette
 from proxy.partner_flows import APIKEY, CLIENT_SECRET, OAUTH_CODE, TM, compliant_purchase
-from proxy.processes import tmproxy
+from proxy.processes import recording, run_tmproxy, tmproxy
 from proxy.sandbox.client import EVENT_ID, SandboxClient, valid_payment
 from proxy.sandbox.server import running_sandbox
 
@@ -35,9 +33,7 @@ def test_recorded_flow_replays_offline_to_the_same_client_and_in_vcrpy(tmp_path:
     cassette = tmp_path / "purchase.yaml"
     with (
         running_sandbox(seed=11) as sandbox,
-        tmproxy(
-            "record", str(cassette), "--upstream", sandbox.url, "--listen", "127.0.0.1:0", "--record-as", TM
-        ) as proxy,
+        recording(cassette, sandbox.url, "--record-as", TM) as proxy,
     ):
         live = compliant_purchase(proxy.url)
         assert [r.status_code for r in live] == [200, 200, 200, 200, 200, 200, 200]
@@ -85,7 +81,7 @@ def test_replay_miss_names_the_closest_recording(tmp_path: Path):
     cassette = tmp_path / "picks.yaml"
     with (
         running_sandbox(seed=12) as sandbox,
-        tmproxy("record", str(cassette), "--upstream", sandbox.url, "--listen", "127.0.0.1:0") as proxy,
+        recording(cassette, sandbox.url) as proxy,
     ):
         SandboxClient(proxy.url).top_picks(quantity=2)
     with tmproxy("replay", str(cassette), "--listen", "127.0.0.1:0") as replay:
@@ -99,7 +95,7 @@ def test_replay_miss_names_the_closest_recording(tmp_path: Path):
 def test_replay_forward_records_misses(tmp_path: Path):
     cassette = tmp_path / "grow.yaml"
     with running_sandbox(seed=13) as sandbox:
-        with tmproxy("record", str(cassette), "--upstream", sandbox.url, "--listen", "127.0.0.1:0") as proxy:
+        with recording(cassette, sandbox.url) as proxy:
             SandboxClient(proxy.url).top_picks(quantity=2)
         with tmproxy(
             "replay",
@@ -122,9 +118,7 @@ def test_record_mode_once_replays_an_existing_cassette(tmp_path: Path):
     cassette = tmp_path / "once.yaml"
     with running_sandbox(seed=14) as sandbox:
         for _ in range(2):
-            with tmproxy(
-                "record", str(cassette), "--upstream", sandbox.url, "--listen", "127.0.0.1:0"
-            ) as proxy:
+            with recording(cassette, sandbox.url) as proxy:
                 assert SandboxClient(proxy.url).top_picks().status_code == 200
         assert len(sandbox.requests()) == 1
     assert len(load_cassette(cassette).exchanges) == 1
@@ -133,12 +127,7 @@ def test_record_mode_once_replays_an_existing_cassette(tmp_path: Path):
 def test_corrupt_cassette_is_refused_and_left_alone(tmp_path: Path):
     cassette = tmp_path / "bad.yaml"
     cassette.write_text("!!python/object/apply:os.system ['echo pwned']\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "record", str(cassette), "--listen", "127.0.0.1:0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_tmproxy("record", str(cassette), "--listen", "127.0.0.1:0")
     assert result.returncode == 1
     assert "bad.yaml" in result.stderr
     assert cassette.read_text() == "!!python/object/apply:os.system ['echo pwned']\n"

@@ -32,13 +32,17 @@ def self_signed_context(folder: Path) -> ssl.SSLContext:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
         .sign(key, hashes.SHA256())
     )
     cert_file, key_file = folder / "upstream.pem", folder / "upstream.key"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
@@ -59,7 +63,9 @@ def test_https_client_trusting_the_mitmproxy_ca_gets_sessions_injected(tmp_path:
         client.trust_env = False
         client.proxies = {"https": proxy.url}
         client.verify = str(confdir / "mitmproxy-ca-cert.pem")
-        picks = client.get(f"{sandbox.url}/top-picks/v1/events/{EVENT_ID}", params={"apikey": "k"}, timeout=30)
+        picks = client.get(
+            f"{sandbox.url}/top-picks/v1/events/{EVENT_ID}", params={"apikey": "k"}, timeout=30
+        )
         assert picks.status_code == 200
         ticket = resale_offer(picks)["ticketId"]
         reserved = client.post(

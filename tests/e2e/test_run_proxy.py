@@ -5,13 +5,12 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-import sys
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from proxy.processes import tmproxy
+from proxy.processes import run_tmproxy, tmproxy
 from proxy.sandbox.client import EVENT_ID, SandboxClient
 from proxy.sandbox.server import running_sandbox
 
@@ -158,20 +157,6 @@ def test_signals_exit_zero_after_the_summary(sandbox, sig):
 
 def test_busy_port_is_a_clear_error(sandbox):
     port = urlsplit(sandbox.url).port
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "proxy.cli",
-            "run",
-            "--upstream",
-            sandbox.url,
-            "--listen",
-            f"127.0.0.1:{port}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_tmproxy("run", "--upstream", sandbox.url, "--listen", f"127.0.0.1:{port}")
     assert result.returncode == 1
     assert "could not listen" in result.stderr

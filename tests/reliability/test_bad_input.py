@@ -28,7 +28,8 @@ from reliability.harness import Fields, Reply, ScriptedUpstream, scripted_upstre
 from proxy.audit.engine import audit_exchanges
 from proxy.cassette import load_cassette
 from proxy.exchange import Exchange
-from proxy.processes import CliProcess, tmproxy
+from proxy.processes import CliProcess
+from proxy.processes import recording as recording_to
 
 JSON = (("Content-Type", "application/json"),)
 SID_HEADER = "X-TM-SESSION-SID"
@@ -475,7 +476,7 @@ class Recording:
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recording]:
     cassette = tmp_path_factory.mktemp("bad-input") / "bad-input.yaml"
     with scripted_upstream() as upstream:
-        with tmproxy("record", str(cassette), "--upstream", upstream.url, "--listen", "127.0.0.1:0") as proxy:
+        with recording_to(cassette, upstream.url) as proxy:
             yield Recording(proxy, upstream, cassette)
 
 

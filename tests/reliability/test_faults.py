@@ -9,8 +9,6 @@ from __future__ import annotations
 import http.client
 import signal
 import socket
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,7 +26,7 @@ from reliability.harness import (
 )
 
 from proxy.cassette import load_cassette
-from proxy.processes import tmproxy
+from proxy.processes import recording, run_tmproxy, tmproxy
 
 
 def recorded_paths(cassette: Path) -> list[str]:
@@ -40,12 +38,6 @@ def recorded_paths(cassette: Path) -> list[str]:
 def vcrpy_count(cassette: Path) -> int:
     with vcr.use_cassette(str(cassette), record_mode="none") as played:
         return len(played.data)
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "proxy.cli", *args], capture_output=True, text=True, timeout=60
-    )
 
 
 def send_quietly(url: str, path: str, into: list[Answer | Exception] | None = None) -> None:
@@ -74,13 +66,9 @@ def test_a_refusing_upstream_gives_502_and_records_nothing(tmp_path: Path):
 def test_resets_garbage_and_stalls_are_answered_502_and_only_real_answers_are_recorded(tmp_path: Path):
     cassette = tmp_path / "faulty.yaml"
     with faulty_upstream() as upstream:
-        with tmproxy(
-            "record",
-            str(cassette),
-            "--upstream",
+        with recording(
+            cassette,
             upstream.url,
-            "--listen",
-            "127.0.0.1:0",
             "--upstream-timeout",
             "0.5",
         ) as proxy:
@@ -110,7 +98,7 @@ def test_resets_garbage_and_stalls_are_answered_502_and_only_real_answers_are_re
 def test_a_client_that_hangs_up_mid_request_body_costs_nothing(tmp_path: Path):
     cassette = tmp_path / "cut.yaml"
     with faulty_upstream() as upstream:
-        with tmproxy("record", str(cassette), "--upstream", upstream.url, "--listen", "127.0.0.1:0") as proxy:
+        with recording(cassette, upstream.url) as proxy:
             host, port = urlsplit(proxy.url).hostname, urlsplit(proxy.url).port
             with socket.create_connection((host, port)) as cut:
                 cut.sendall(b"POST /ok-cut HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
@@ -123,7 +111,7 @@ def test_a_client_that_hangs_up_mid_request_body_costs_nothing(tmp_path: Path):
 def test_a_client_that_leaves_while_the_upstream_works_costs_nothing(tmp_path: Path):
     cassette = tmp_path / "left.yaml"
     with faulty_upstream() as upstream:
-        with tmproxy("record", str(cassette), "--upstream", upstream.url, "--listen", "127.0.0.1:0") as proxy:
+        with recording(cassette, upstream.url) as proxy:
             host, port = urlsplit(proxy.url).hostname, urlsplit(proxy.url).port
             with socket.create_connection((host, port)) as leaving:
                 leaving.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -145,7 +133,7 @@ def test_a_client_that_leaves_while_the_upstream_works_costs_nothing(tmp_path: P
 def test_a_client_that_leaves_mid_response_still_gets_a_whole_recording(tmp_path: Path):
     cassette = tmp_path / "big.yaml"
     with faulty_upstream() as upstream:
-        with tmproxy("record", str(cassette), "--upstream", upstream.url, "--listen", "127.0.0.1:0") as proxy:
+        with recording(cassette, upstream.url) as proxy:
             host, port = urlsplit(proxy.url).hostname, urlsplit(proxy.url).port
             with socket.create_connection((host, port)) as leaving:
                 leaving.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -165,7 +153,7 @@ def test_a_client_that_leaves_mid_response_still_gets_a_whole_recording(tmp_path
 def test_a_disk_that_fills_up_mid_recording_loses_only_what_did_not_fit(tmp_path: Path):
     with tmpfs(tmp_path / "disk", "64k") as disk, faulty_upstream() as upstream:
         cassette = disk / "full.yaml"
-        with tmproxy("record", str(cassette), "--upstream", upstream.url, "--listen", "127.0.0.1:0") as proxy:
+        with recording(cassette, upstream.url) as proxy:
             answers = [send(proxy.url, "GET", f"/ok-{n}?pad={'p' * 4000}") for n in range(20)]
             assert [a.status for a in answers] == [200] * 20, "the app must not notice the full disk"
             assert proxy.stop() == 0
@@ -181,7 +169,7 @@ def test_a_disk_that_fills_up_mid_recording_loses_only_what_did_not_fit(tmp_path
 def test_a_disk_too_full_for_the_first_interaction_leaves_an_empty_cassette(tmp_path: Path):
     with tmpfs(tmp_path / "disk", "4k") as disk, faulty_upstream() as upstream:
         cassette = disk / "tiny.yaml"
-        with tmproxy("record", str(cassette), "--upstream", upstream.url, "--listen", "127.0.0.1:0") as proxy:
+        with recording(cassette, upstream.url) as proxy:
             assert send(proxy.url, "GET", f"/ok?pad={'p' * 8000}").status == 200
             assert proxy.stop() == 0
         assert cassette.read_bytes().endswith(b"\ninteractions: []\n")
@@ -193,7 +181,7 @@ def test_a_disk_too_full_for_the_first_interaction_leaves_an_empty_cassette(tmp_
 def test_a_cassette_on_a_read_only_disk_is_refused_at_start_with_a_clear_message(tmp_path: Path):
     with tmpfs(tmp_path / "ro", "64k", read_only=True) as disk:
         for target in (disk / "new.yaml", disk / "sub" / "new.yaml"):
-            result = run_cli(
+            result = run_tmproxy(
                 "record", str(target), "--upstream", closed_port_url(), "--listen", "127.0.0.1:0"
             )
             assert result.returncode == 1
@@ -205,12 +193,12 @@ def test_a_cassette_on_a_read_only_disk_is_refused_at_start_with_a_clear_message
 def test_an_existing_cassette_on_a_read_only_disk_replays_but_is_not_appended_to(tmp_path: Path):
     with tmpfs(tmp_path / "disk", "256k") as disk, faulty_upstream() as upstream:
         cassette = disk / "kept.yaml"
-        with tmproxy("record", str(cassette), "--upstream", upstream.url, "--listen", "127.0.0.1:0") as proxy:
+        with recording(cassette, upstream.url) as proxy:
             assert send(proxy.url, "GET", "/ok-kept").status == 200
         before = cassette.read_bytes()
         remount_read_only(disk)
 
-        result = run_cli(
+        result = run_tmproxy(
             "record",
             str(cassette),
             "--record-mode",
@@ -223,7 +211,7 @@ def test_an_existing_cassette_on_a_read_only_disk_replays_but_is_not_appended_to
         assert result.returncode == 1, result.stdout
         assert "Read-only file system" in result.stderr and "Traceback" not in result.stderr
 
-        with tmproxy("record", str(cassette), "--upstream", upstream.url, "--listen", "127.0.0.1:0") as once:
+        with recording(cassette, upstream.url) as once:
             replayed = send(once.url, "GET", "/ok-kept")
             assert replayed.status == 200 and replayed.body == FaultyUpstream.ok_body("/ok-kept")
             assert once.stop() == 0
@@ -237,7 +225,7 @@ def test_an_existing_cassette_on_a_read_only_disk_replays_but_is_not_appended_to
 def test_a_signal_mid_recording_exits_0_with_a_summary_and_a_whole_cassette(tmp_path: Path, sig: int):
     cassette = tmp_path / "signalled.yaml"
     with faulty_upstream() as upstream:
-        with tmproxy("record", str(cassette), "--upstream", upstream.url, "--listen", "127.0.0.1:0") as proxy:
+        with recording(cassette, upstream.url) as proxy:
             assert send(proxy.url, "GET", "/ok-done").status == 200
             in_flight: list[Answer | Exception] = []
             client = threading.Thread(target=send_quietly, args=(proxy.url, "/slow", in_flight))
@@ -256,7 +244,7 @@ def test_a_signal_mid_recording_exits_0_with_a_summary_and_a_whole_cassette(tmp_
 def test_kill_9_mid_recording_then_recording_goes_on_in_the_same_cassette(tmp_path: Path):
     cassette = tmp_path / "killed.yaml"
     with faulty_upstream() as upstream:
-        with tmproxy("record", str(cassette), "--upstream", upstream.url, "--listen", "127.0.0.1:0") as proxy:
+        with recording(cassette, upstream.url) as proxy:
             assert send(proxy.url, "GET", "/ok-1").status == 200
             client = threading.Thread(target=send_quietly, args=(proxy.url, "/slow"))
             client.start()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from mitmproxy.io import tnetstring
 from proxy.cassette import CassetteError, CassetteWriter, load_cassette
 from proxy.cassette.paths import CassettePathError, resolve_cassette
 from proxy.exchange import Exchange, Headers, Request, Response
+from proxy.processes import run_tmproxy
 
 MARKER = "TMPROXY_MARKER"  # replaced by a path that a payload would create if it ever ran
 
@@ -229,9 +229,7 @@ SNIFFED = {  # no known extension: the content decides the reader, and it still 
 
 
 def audit(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "audit", str(path)], capture_output=True, text=True, timeout=120
-    )
+    return run_tmproxy("audit", str(path))
 
 
 def test_audit_exits_2_on_every_hostile_file_naming_it(tmp_path: Path):
@@ -259,22 +257,7 @@ def test_audit_exits_2_on_every_hostile_file_naming_it(tmp_path: Path):
 def test_replay_and_record_refuse_a_hostile_cassette_and_leave_it_alone(tmp_path: Path, command: str):
     path, marker = materialize(tmp_path, "evil", HOSTILE_CASSETTES[0][1])
     before = path.read_bytes()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "proxy.cli",
-            command,
-            str(path),
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            "http://127.0.0.1:9",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_tmproxy(command, str(path), "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9")
     assert result.returncode == 1
     assert str(path) in result.stderr and "unsafe or unknown YAML tag" in result.stderr
     assert "Traceback" not in result.stderr and "listening on" not in result.stdout

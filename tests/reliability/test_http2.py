@@ -22,7 +22,7 @@ import h2.events
 from reliability.harness import Reply, scripted_upstream, send
 
 from proxy.cassette import load_cassette
-from proxy.processes import tmproxy
+from proxy.processes import recording
 
 Request = tuple[str, str, list[tuple[str, str]], bytes]
 
@@ -92,13 +92,9 @@ def test_an_https_h2_client_is_recorded_with_its_findings(tmp_path: Path):
         upstream.replies["reserve"] = Reply(200, b"{}")
         for n in range(10):
             upstream.replies[f"many-{n}"] = Reply(200, b'{"n": %d}' % n)
-        with tmproxy(
-            "record",
-            str(cassette),
-            "--upstream",
+        with recording(
+            cassette,
             upstream.url,
-            "--listen",
-            "127.0.0.1:0",
             "--confdir",
             str(confdir),
         ) as proxy:
@@ -163,7 +159,7 @@ def test_cleartext_http2_is_turned_away_cleanly_and_the_proxy_serves_on(tmp_path
     with scripted_upstream() as upstream:
         upstream.replies["after"] = Reply(200, b'{"after": true}')
         upstream.replies["upgrade"] = Reply(200, b'{"upgrade": true}')
-        with tmproxy("record", str(cassette), "--upstream", upstream.url, "--listen", "127.0.0.1:0") as proxy:
+        with recording(cassette, upstream.url) as proxy:
             parts = urlsplit(proxy.url)
             conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
             conn.initiate_connection()

@@ -16,7 +16,7 @@ import vcr
 from aiohttp import web
 
 from proxy.cassette import load_cassette
-from proxy.processes import tmproxy
+from proxy.processes import recording
 
 REQUESTS = 10_000
 CONCURRENCY = 20
@@ -84,7 +84,7 @@ async def hammer(base_url: str) -> dict[int, tuple[int, bytes]]:
 def test_ten_thousand_requests_at_concurrency_20_are_all_answered_and_recorded(tmp_path: Path):
     cassette = tmp_path / "soak.yaml"
     with fast_upstream() as upstream:
-        with tmproxy("record", str(cassette), "--upstream", upstream, "--listen", "127.0.0.1:0") as proxy:
+        with recording(cassette, upstream) as proxy:
             answers = asyncio.run(hammer(proxy.url))
             assert proxy.stop() == 0
 

@@ -16,7 +16,7 @@ import vcr
 from reliability.harness import Reply, scripted_upstream, send
 
 from proxy.cassette import load_cassette
-from proxy.processes import tmproxy
+from proxy.processes import recording
 
 SECRETS = {
     "apikey": "canary-apikey-Q7mZ2xT9vLp4",
@@ -152,13 +152,9 @@ def test_no_secret_reaches_any_file_or_log(tmp_path: Path):
     env = {"TMPDIR": str(tmpdir), "HOME": str(home)}
     with scripted_upstream() as upstream:
         calls = traffic(SECRETS)
-        with tmproxy(
-            "record",
-            str(cassette),
-            "--upstream",
+        with recording(
+            cassette,
             upstream.url,
-            "--listen",
-            "127.0.0.1:0",
             "--confdir",
             str(confdir),
             env=env,
