@@ -6,6 +6,7 @@ from mitmproxy import http
 
 from proxy.cassette.format import decode_body
 from proxy.exchange import Exchange, Headers, Request, Response
+from proxy.netaddr import url_host
 
 FLOW_EXCHANGE_KEY = "tmproxy.exchange"
 
@@ -41,8 +42,7 @@ def client_of(flow: http.HTTPFlow) -> str:
     peer = flow.client_conn.peername
     if not peer:
         return ""
-    host, port = peer[0], peer[1]
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return f"{url_host(str(peer[0]))}:{peer[1]}"
 
 
 def exchange_of(flow: http.HTTPFlow) -> Exchange:

@@ -29,7 +29,6 @@ ENDED_KEY = "tmproxy.ended"
 class FanSession:
     def __init__(self) -> None:
         self.guard = FanSessionGuard()
-        self.finished: list[Finding] = []
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -80,8 +79,7 @@ class FanSession:
             report(flow, self.guard.response(exchange_of(flow)))
 
     def done(self) -> None:
-        self.finished = self.guard.finish()
-        for finding in self.finished:
+        for finding in self.guard.finish():
             logger.warning(finding.summary_line())
 
 

@@ -55,7 +55,9 @@ class Recorder:
         except CassetteError as exc:
             raise exceptions.OptionsError(f"tm_record: {exc}") from None
         except OSError as exc:
-            raise exceptions.OptionsError(f"tm_record: {ctx.options.tm_record}: {exc.strerror or exc}") from None
+            raise exceptions.OptionsError(
+                f"tm_record: {ctx.options.tm_record}: {exc.strerror or exc}"
+            ) from None
         for warning in self.writer.warnings:
             logger.warning(warning)
 

@@ -13,8 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .audit.engine import AuditEngine
+from .audit.partner_api import is_cart_path
 from .audit.rules import SID_RULES, all_rules
-from .audit.rules.fan_session import is_cart_call, session_ids
+from .audit.rules.fan_session import session_ids
 from .exchange import Exchange, Headers, Response
 from .findings import Finding
 from .ticketmaster import SESSION_HEADER, cart_event
@@ -76,7 +77,7 @@ class FanSessionGuard:
         """Decide on a request before it goes upstream (injection happens before the rules look)."""
         self._requests += 1
         verdict = RequestVerdict()
-        if not is_cart_call(exchange.request):
+        if not is_cart_path(exchange.request.path):
             verdict.findings = self.engine.request(exchange)
             return verdict
         self._cart_calls += 1

@@ -17,16 +17,11 @@ class FanSession:
     expire_ms: int
     event_id: str
     client: str
-    seen_at: float
     shown_prices: dict[str, float] = field(default_factory=dict)
 
     def is_expired(self, when: float) -> bool:
         """Expired at epoch second `when` (Ticketmaster's times are epoch ms)."""
         return when * 1000 >= self.expire_ms
-
-    @property
-    def duration_ms(self) -> int:
-        return self.expire_ms - self.start_ms
 
 
 RETENTION_S = 24 * 3600
@@ -41,9 +36,7 @@ class SessionTable:
         self._by_id: dict[str, FanSession] = {}
         self._by_client: dict[str, dict[str, FanSession]] = {}
 
-    def learn(
-        self, sid: ResaleSid, event_id: str, client: str, seen_at: float, prices: dict[str, float]
-    ) -> FanSession:
+    def learn(self, sid: ResaleSid, event_id: str, client: str, prices: dict[str, float]) -> FanSession:
         """Record what a Top Picks response showed.
 
         The same incarnation seen again keeps the first price shown for each offer, as Ticketmaster
@@ -63,7 +56,6 @@ class SessionTable:
                 expire_ms=sid.expire_ms,
                 event_id=event_id,
                 client=client,
-                seen_at=seen_at,
                 shown_prices=dict(prices),
             )
         self._by_id[session.session_id] = session
@@ -113,9 +105,9 @@ class SessionTable:
             return client_any
         return next((s for s in reversed(self._by_id.values()) if not s.is_expired(when)), None)
 
-    def shown_price(self, client: str, ticket_or_offer: str) -> tuple[FanSession, float] | None:
-        """The newest session of this client that showed a price for this ticket or offer."""
+    def shown_price(self, client: str, ticket_or_offer: str) -> float | None:
+        """The price this client's newest session that showed this ticket or offer showed for it."""
         for session in reversed(self._by_client.get(client, {}).values()):
             if ticket_or_offer in session.shown_prices:
-                return session, session.shown_prices[ticket_or_offer]
+                return session.shown_prices[ticket_or_offer]
         return None

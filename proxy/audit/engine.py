@@ -87,8 +87,7 @@ class AuditEngine:
         body = response.json()
         sid = resale_sid(body)
         if sid is not None:
-            seen_at = exchange.ended_at or exchange.started_at
-            self.sessions.learn(sid, event_id, exchange.client_host, seen_at, offer_prices(body))
+            self.sessions.learn(sid, event_id, exchange.client_host, offer_prices(body))
 
 
 def traffic_events(exchanges: Iterable[Exchange]) -> Iterator[tuple[bool, Exchange]]:
@@ -126,7 +125,9 @@ def audit_exchanges(exchanges: Iterable[Exchange], rules: Sequence[Rule] | None 
     return audit_events(traffic_events(exchanges), rules)
 
 
-def audit_events(events: Iterable[tuple[bool, Exchange]], rules: Sequence[Rule] | None = None) -> list[Finding]:
+def audit_events(
+    events: Iterable[tuple[bool, Exchange]], rules: Sequence[Rule] | None = None
+) -> list[Finding]:
     """Run the rules over `traffic_events` (wrapped, say, in a progress bar)."""
     engine = AuditEngine(rules)
     for is_response, ex in events:

@@ -14,6 +14,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
+from ..cassette.redact import PLACEHOLDER
 from ..exchange import Request, Response
 from ..ticketmaster import cart_event
 
@@ -33,11 +34,8 @@ T = TypeVar("T")
 
 
 def is_redacted(value: str) -> bool:
-    """True for a value that a redacting recorder replaced: empty, or starting with REDACTED.
-
-    The one place that knows the placeholder spelling, so it can follow the cassette writer's.
-    """
-    return not value.strip() or value.strip().upper().startswith("REDACTED")
+    """True for a value that a redacting recorder replaced: empty, or starting with the placeholder."""
+    return not value.strip() or value.strip().upper().startswith(PLACEHOLDER)
 
 
 def is_cart_path(path: str) -> bool:

@@ -46,7 +46,6 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-
 def visible(value: object) -> str:
     """Text safe to show anywhere: control and other non-printable characters become escapes.
 

@@ -15,7 +15,6 @@ from ...ticketmaster import (
     SESSION_EXPIRED_MESSAGE,
     SESSION_HEADER,
     CartCall,
-    cart_event,
     charged_items,
     classify_cart_call,
     is_resale_ticket,
@@ -23,7 +22,7 @@ from ...ticketmaster import (
     reserved_tickets,
 )
 from ..engine import Rule
-from ..partner_api import PendingPolls, polling_instruction
+from ..partner_api import PendingPolls, is_cart_path, polling_instruction
 
 PRICE_TOLERANCE = 0.005
 
@@ -31,10 +30,6 @@ PRICE_TOLERANCE = 0.005
 def session_ids(request: Request) -> list[str]:
     """The non-empty X-TM-SESSION-SID values a request carries (an empty header carries no id)."""
     return [v.strip() for v in request.headers.get_all(SESSION_HEADER) if v.strip()]
-
-
-def is_cart_call(request: Request) -> bool:
-    return cart_event(request.path) is not None
 
 
 def is_resale_reserve(request: Request) -> bool:
@@ -75,7 +70,7 @@ class SidMalformed(Rule):
     def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
         request = exchange.request
         ids = session_ids(request)
-        if not is_cart_call(request) or not ids:
+        if not is_cart_path(request.path) or not ids:
             return
         if len(set(ids)) > 1:
             yield self.finding(exchange, f"{len(set(ids))} different {SESSION_HEADER} values on one request")
@@ -90,7 +85,7 @@ class SidUnknown(Rule):
 
     def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
         sid = single_well_formed_id(exchange.request)
-        if sid is not None and is_cart_call(exchange.request) and sessions.get(sid) is None:
+        if sid is not None and is_cart_path(exchange.request.path) and sessions.get(sid) is None:
             yield self.finding(exchange, f"{SESSION_HEADER} {sid} was never issued by a Top Picks response")
 
 
@@ -101,7 +96,7 @@ class SidExpired(Rule):
 
     def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
         sid = single_well_formed_id(exchange.request)
-        session = sessions.get(sid) if sid is not None and is_cart_call(exchange.request) else None
+        session = sessions.get(sid) if sid is not None and is_cart_path(exchange.request.path) else None
         if session is not None and session.is_expired(exchange.started_at):
             late = exchange.started_at - session.expire_ms / 1000
             yield self.finding(
@@ -135,7 +130,9 @@ def _expired_message_location(headers: list[tuple[str, str]], body: bytes) -> st
 class PriceMismatch(Rule):
     id = "price-mismatch"
     severity = Severity.ERROR
-    summary = "A reserve charged a different price than the fan was shown in Top Picks or than the request named."
+    summary = (
+        "A reserve charged a different price than the fan was shown in Top Picks or than the request named."
+    )
 
     def __init__(self) -> None:
         self._polled_reserves: PendingPolls[Exchange] = PendingPolls()
@@ -198,7 +195,7 @@ def _shown_price(
             if key in session.shown_prices:
                 return session.shown_prices[key]
     for key in keys:
-        found = sessions.shown_price(client, key)
-        if found is not None:
-            return found[1]
+        shown = sessions.shown_price(client, key)
+        if shown is not None:
+            return shown
     return None
