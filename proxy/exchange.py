@@ -136,6 +136,11 @@ class Exchange:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
+    def finished_at(self) -> float:
+        """When the exchange ended; its start when no end was recorded."""
+        return self.ended_at if self.ended_at is not None else self.started_at
+
+    @property
     def client_host(self) -> str:
         """The client without its port: one partner app reuses its host across connections."""
         host = self.client

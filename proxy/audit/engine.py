@@ -102,7 +102,7 @@ def traffic_events(exchanges: Iterable[Exchange]) -> Iterator[tuple[bool, Exchan
         events.append((ex.started_at, 1, seq, False, ex))
         if ex.response is None and ex.ended_at is None:
             continue
-        end = ex.ended_at if ex.ended_at is not None else ex.started_at
+        end = ex.finished_at
         events.append((end, 2 if end <= ex.started_at else 0, seq, True, ex))
     events.sort(key=lambda e: (e[0], e[1], e[2]))
     for _, _, _, is_response, ex in events:

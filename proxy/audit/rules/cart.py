@@ -174,7 +174,7 @@ class PollingTooFast(Rule):
         response = exchange.response
         instruction = polling_instruction(response) if response is not None else None
         if instruction is not None:
-            answered_at = exchange.ended_at if exchange.ended_at is not None else exchange.started_at
+            answered_at = exchange.finished_at
             self._due.add(
                 instruction.url,
                 _DuePoll(

@@ -56,7 +56,7 @@ class RateLimitRetry(Rule):
     def on_response(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
         response = exchange.response
         if response is not None and response.status == RATE_LIMIT_STATUS:
-            received_at = exchange.ended_at if exchange.ended_at is not None else exchange.started_at
+            received_at = exchange.finished_at
             until, source = quota_reset_at(response, received_at)
             self._blocked[exchange.client_host] = _Block(until=until, source=source, limited_by=exchange)
         return ()

@@ -97,7 +97,7 @@ class ExpiredAccessToken(Rule):
             return ()
         issued = issued_token(response)
         if issued is not None:
-            received_at = exchange.ended_at if exchange.ended_at is not None else exchange.started_at
+            received_at = exchange.finished_at
             token = _Token(expires_at=received_at + issued.expires_in, issued_by=exchange)
             self._tokens[issued.access_token] = token
             self._newest = token
