@@ -109,6 +109,7 @@ LARGE_TEXT = ('{"picks": [' + ",".join(['{"row": "Ä\\u00e9", "seat": 1}'] * 200
 LARGE_BINARY = os.urandom(300_000)
 
 
+# tmp_path is shared by the examples on purpose: each one removes round.yaml before writing it afresh.
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     request_headers=headers,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from proxy import ticketmaster as tm
@@ -19,8 +19,8 @@ from proxy.cassette import CassetteError, CassetteWriter, load_cassette, parse_c
 from proxy.exchange import Exchange, Headers, Request, Response
 from proxy.fan_session import FanSessionGuard, SidPolicy
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-FEW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None)
+FEW = settings(max_examples=60, deadline=None)
 
 # --- values that Ticketmaster-shaped JSON could hold ----------------------------------------------------
 
