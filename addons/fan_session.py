@@ -16,6 +16,7 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.convert import exchange_of, make_response, refresh_request
 from proxy.fan_session import FanSessionGuard, SidPolicy
+from proxy.fans import FanKeySpec, FanKeySpecError
 from proxy.findings import Finding
 from proxy.ticketmaster import SESSION_HEADER
 
@@ -38,8 +39,21 @@ class FanSession:
             f"{SESSION_HEADER} policy on Partner API cart calls: inject, validate, enforce or off.",
             choices=[p.value for p in SidPolicy],
         )
+        loader.add_option(
+            "tm_fan_key",
+            str,
+            "",
+            "How to tell fans behind one address apart when a call carries no bearer token: "
+            "header:NAME or cookie:NAME (empty: by client address).",
+        )
 
     def configure(self, updated: set[str]) -> None:
+        if "tm_fan_key" in updated:
+            try:
+                spec = FanKeySpec.parse(ctx.options.tm_fan_key) if ctx.options.tm_fan_key else None
+            except FanKeySpecError as exc:
+                raise exceptions.OptionsError(f"tm_fan_key: {exc}") from None
+            self.guard.set_fan_key(spec)
         if "tm_sid" not in updated:
             return
         try:

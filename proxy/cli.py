@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .audit.cli import audit_command
+from .audit.cli import audit_command, check_fan_key
 from .cassette import CassetteError, load_cassette
 from .config import CONFIG_ENV, CONFIG_FILE, Config, ConfigError, load_config
 from .netaddr import ListenAddressError, check_exposure, parse_listen, url_host, warn_if_exposed
@@ -72,6 +72,14 @@ def proxy_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default="validate",
             show_default=True,
             help="X-TM-SESSION-SID policy on Partner API cart calls.",
+        ),
+        option(
+            "--fan-key",
+            env="FAN_KEY",
+            default="",
+            callback=lambda _ctx, _param, value: check_fan_key(value),
+            help="Tell fans behind one partner address apart by header:NAME or cookie:NAME "
+            "when a call carries no bearer token (default: by client address).",
         ),
         option(
             "--confdir",
@@ -317,6 +325,7 @@ def serve_proxy(
     listen: tuple[str, int],
     mode: str,
     sid: str,
+    fan_key: str,
     confdir: str,
     ssl_insecure: bool,
     upstream_timeout: float,
@@ -346,6 +355,7 @@ def serve_proxy(
     fan_session, replayer, recorder = FanSession(), Replayer(), Recorder()
     options: dict[str, Any] = {
         "tm_sid": sid,
+        "tm_fan_key": fan_key,
         "tm_upstream_timeout": upstream_timeout,
         **redaction_options(click.get_current_context().find_object(Config) or Config()),
         **(extra_options or {}),

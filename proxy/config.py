@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from .fans import FanKeySpec
 from .netaddr import ListenAddressError, parse_listen
 
 CONFIG_FILE = "tmproxy.yaml"
@@ -69,6 +70,12 @@ def _listen(value: Any) -> Any:
     return value
 
 
+def _fan_key(value: Any) -> Any:
+    _text(value)
+    FanKeySpec.parse(value)  # its FanKeySpecError is a ValueError naming what is wrong
+    return value
+
+
 def _flag(value: Any) -> Any:
     if not isinstance(value, bool):
         raise ValueError(f"must be true or false, not {value!r}")
@@ -99,6 +106,7 @@ SETTINGS: dict[str, Setting] = {
     "listen": Setting(_listen, _proxies("listen")),
     "mode": Setting(_choice("reverse", "regular"), _proxies("mode")),
     "sid": Setting(_choice("inject", "validate", "enforce", "off"), _proxies("sid")),
+    "fan_key": Setting(_fan_key, (*_proxies("fan_key"), ("audit", "fan_key"))),
     "upstream_timeout": Setting(_number(0), _proxies("upstream_timeout")),
     "confdir": Setting(_text, _proxies("confdir")),
     "allow_remote": Setting(_flag, (*_proxies("allow_remote"), ("sandbox", "allow_remote"))),

@@ -126,6 +126,7 @@ class Exchange:
     """A request, its response when there was one, and when and from whom it came.
 
     Times are epoch seconds; `client` is the address of the partner app as the proxy saw it.
+    `fan` is who the call was made for (a partner's backend serves many fans from one client).
     """
 
     request: Request
@@ -134,6 +135,8 @@ class Exchange:
     ended_at: float | None = None
     client: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    fan: dict[str, str] | None = None
+    """The fan's key digests by kind (see proxy.fans), once known: recorded, since redaction hides tokens."""
 
     @property
     def finished_at(self) -> float:
@@ -149,6 +152,17 @@ class Exchange:
         if host.count(":") == 1:
             return host.rsplit(":", 1)[0]
         return host
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header."""
+    value = request.headers.get("Authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 def parse_json(body: bytes) -> Any:

@@ -12,13 +12,15 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .audit.engine import AuditEngine
-from .audit.partner_api import is_cart_path
+from .audit.engine import AuditEngine, Rule
+from .audit.partner_api import cart_id_of, is_cart_path
 from .audit.rules import SID_RULES, all_rules
-from .audit.rules.fan_session import session_ids
+from .audit.rules.fan_session import SidMissing, asked_ids, session_ids
 from .exchange import Exchange, Headers, Response
-from .findings import Finding
-from .ticketmaster import SESSION_HEADER, cart_event
+from .fans import FAN_KEY_KINDS, FanKeySpec
+from .findings import Finding, Severity
+from .sessions import SessionChoice
+from .ticketmaster import SESSION_HEADER, CartCall, cart_event, classify_cart_call
 
 BLOCKING_RULES = ("sid-missing", "sid-expired")
 BLOCK_STATUS = 428
@@ -45,27 +47,52 @@ class TrafficSummary:
     requests: int = 0
     cart_calls: int = 0
     sessions_seen: int = 0
+    fans_by_kind: Counter[str] = field(default_factory=Counter)
     findings_by_rule: Counter[str] = field(default_factory=Counter)
 
     def lines(self) -> list[str]:
         rules = ", ".join(f"{rule}={n}" for rule, n in sorted(self.findings_by_rule.items())) or "none"
+        kinds = ", ".join(
+            f"{kind} {self.fans_by_kind[kind]}" for kind in FAN_KEY_KINDS if self.fans_by_kind[kind]
+        )
         return [
             f"requests: {self.requests}",
             f"cart calls: {self.cart_calls}",
             f"sessions seen: {self.sessions_seen}",
+            f"fans: {sum(self.fans_by_kind.values())}" + (f" ({kinds})" if kinds else ""),
             f"findings: {sum(self.findings_by_rule.values())} ({rules})",
         ]
+
+
+class SidInjectedGuess(Rule):
+    """Not an audit rule: the proxy's own `inject` decision, reported when it was not sure."""
+
+    id = "sid-injected-guess"
+    severity = Severity.WARNING
+    summary = "inject added a session that no Top Picks of this fan showed for the ticket: a guess."
+
+
+class SidInjectAmbiguous(Rule):
+    """Not an audit rule: `inject` refused to choose between sessions it cannot tell apart."""
+
+    id = "sid-inject-ambiguous"
+    severity = Severity.ERROR
+    summary = "Several fans' sessions showed the ticket and nothing tells the fans apart: nothing injected."
 
 
 class FanSessionGuard:
     """One proxy's view of the traffic: the SID policy plus every live rule."""
 
-    def __init__(self, policy: SidPolicy = SidPolicy.VALIDATE) -> None:
-        self.engine = AuditEngine([])
+    def __init__(self, policy: SidPolicy = SidPolicy.VALIDATE, fan_key: FanKeySpec | None = None) -> None:
+        self.engine = AuditEngine([], fan_key)
         self.policy = SidPolicy.VALIDATE
         self.set_policy(policy)
         self._requests = 0
         self._cart_calls = 0
+
+    def set_fan_key(self, fan_key: FanKeySpec | None) -> None:
+        """How fans behind one address are told apart when their calls carry no bearer token."""
+        self.engine.sessions.fan_key = fan_key
 
     def set_policy(self, policy: SidPolicy) -> None:
         """Change the policy; `off` also silences the SID rules. Rule state starts afresh."""
@@ -81,11 +108,15 @@ class FanSessionGuard:
             verdict.findings = self.engine.request(exchange)
             return verdict
         self._cart_calls += 1
+        choice = None
         if self.policy is SidPolicy.INJECT and not session_ids(exchange.request):
-            verdict.injected_sid = self._session_to_inject(exchange)
-            if verdict.injected_sid is not None:
+            choice = self._choose(exchange)
+            if choice.session is not None:
+                verdict.injected_sid = choice.session.session_id
                 exchange.request.headers.set(SESSION_HEADER, verdict.injected_sid)
         verdict.findings = self.engine.request(exchange)
+        if choice is not None:
+            verdict.findings = self._report_choice(exchange, choice, verdict.findings)
         if self.policy is SidPolicy.ENFORCE:
             verdict.block = blocking_response(verdict.findings)
         return verdict
@@ -101,13 +132,48 @@ class FanSessionGuard:
             requests=self._requests,
             cart_calls=self._cart_calls,
             sessions_seen=len(self.engine.sessions),
+            fans_by_kind=self.engine.sessions.fans_by_kind(),
             findings_by_rule=Counter(f.rule for f in self.engine.findings),
         )
 
-    def _session_to_inject(self, exchange: Exchange) -> str | None:
-        event = cart_event(exchange.request.path)
-        session = self.engine.sessions.newest_valid(exchange.client_host, event, exchange.started_at)
-        return session.session_id if session is not None else None
+    def _choose(self, exchange: Exchange) -> SessionChoice:
+        request = exchange.request
+        sessions = self.engine.sessions
+        wanted = (
+            asked_ids(request) if classify_cart_call(request.method, request.path) is CartCall.RESERVE else []
+        )
+        return sessions.choose(
+            sessions.fan_of(exchange),
+            cart_event(request.path),
+            wanted,
+            cart_id_of(request),
+            exchange.started_at,
+        )
+
+    def _report_choice(
+        self, exchange: Exchange, choice: SessionChoice, found: list[Finding]
+    ) -> list[Finding]:
+        """Say when injection guessed or refused to; an ambiguity replaces the rules' `sid-missing`."""
+        if choice.guessed and choice.session is not None:
+            extra = SidInjectedGuess().finding(
+                exchange,
+                f"injected {SESSION_HEADER} {choice.session.session_id} as a guess: {choice.why}",
+                session=choice.session.session_id,
+                fan_key=self.engine.sessions.fan_of(exchange).kind,
+            )
+        elif choice.ambiguous:
+            extra = SidInjectAmbiguous().finding(
+                exchange,
+                f"nothing injected: {choice.why}",
+                sessions=[s.session_id for s in choice.ambiguous],
+            )
+            replaced = [f for f in found if f.rule == SidMissing.id]
+            self.engine.withdraw(replaced)
+            found = [f for f in found if f not in replaced]
+        else:
+            return found
+        self.engine.add([extra])
+        return [*found, extra]
 
 
 def blocking_response(findings: list[Finding]) -> Response | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 SESSION_HEADER = "X-TM-SESSION-SID"
@@ -124,29 +124,61 @@ def resale_sid(body: Any) -> ResaleSid | None:
     return ResaleSid(session_id, start, expire)
 
 
-def offer_prices(body: Any) -> dict[str, float]:
-    """The per-ticket `totalPrice` of each offer a Top Picks body showed.
+RESALE = "resale"
 
-    Keyed by `offerId`, and also by the offer's `ticketId` where a resale offer names the listing
-    that a reserve request will ask for.
+
+@dataclass
+class ShownInventory:
+    """What one Top Picks response showed: the ids a reserve may name, their prices, which are resale.
+
+    A reserve names an offer by its `offerId`, or a resale listing by its long `ticketId`: both are kept.
     """
-    prices: dict[str, float] = {}
+
+    ids: set[str] = field(default_factory=set)
+    prices: dict[str, float] = field(default_factory=dict)
+    resale_ids: set[str] = field(default_factory=set)
+
+
+def shown_inventory(body: Any) -> ShownInventory:
+    """The offers of a Top Picks body (`_embedded.offer`, and the ids its `picks` list).
+
+    Resale is what Ticketmaster says: an offer with `inventoryType: resale`, or listed by a pick whose
+    `selection` is resale; a resale offer's `ticketId` is resale too.
+    """
+    shown = ShownInventory()
     if not isinstance(body, dict):
-        return prices
+        return shown
+    for pick in _dicts(body.get("picks")):
+        listed = pick.get("offers")
+        offers = [o for o in listed if isinstance(o, str) and o] if isinstance(listed, list) else []
+        shown.ids.update(offers)
+        if _is_resale_word(pick.get("selection")):
+            shown.resale_ids.update(offers)
     embedded = body.get("_embedded")
-    offers = embedded.get("offer") if isinstance(embedded, dict) else None
-    if not isinstance(offers, list):
-        return prices
-    for offer in offers:
-        if not isinstance(offer, dict):
-            continue
+    for offer in _dicts(embedded.get("offer") if isinstance(embedded, dict) else None):
+        ids = [
+            offer[key] for key in ("offerId", "ticketId") if isinstance(offer.get(key), str) and offer[key]
+        ]
+        shown.ids.update(ids)
+        if _is_resale_word(offer.get("inventoryType")) or any(i in shown.resale_ids for i in ids):
+            shown.resale_ids.update(ids)
         price = offer.get("totalPrice")
-        if not isinstance(price, int | float) or isinstance(price, bool):
-            continue
-        for key in ("offerId", "ticketId"):
-            if isinstance(offer.get(key), str):
-                prices[offer[key]] = float(price)
-    return prices
+        if isinstance(price, int | float) and not isinstance(price, bool):
+            shown.prices.update(dict.fromkeys(ids, float(price)))
+    return shown
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _is_resale_word(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower() == RESALE
+
+
+def offer_prices(body: Any) -> dict[str, float]:
+    """The per-ticket `totalPrice` of each offer a Top Picks body showed, by `offerId` and `ticketId`."""
+    return shown_inventory(body).prices
 
 
 @dataclass(frozen=True)
@@ -182,6 +214,7 @@ def reserved_tickets(body: Any) -> list[ReservedTicket]:
 
 
 def is_resale_ticket(ticket_id: str) -> bool:
+    """A resale listing id by its shape alone; offers are known as resale from Top Picks (see SessionTable)."""
     return ticket_id.startswith(RESALE_TICKET_PREFIX)
 
 
@@ -224,3 +257,8 @@ def charged_items(body: Any) -> list[ChargedItem]:
             )
         )
     return out
+
+
+def reserved_resale(body: Any) -> list[ChargedItem]:
+    """The items of a reserve answer that Ticketmaster reserved from resale inventory."""
+    return [item for item in charged_items(body) if _is_resale_word(item.inventory_type)]

@@ -94,7 +94,12 @@ def reserve_body(ticket: str = RESALE_TICKET, amount: float | None = None) -> di
     return {"reserve": {"tickets": [ticket_entry]}}
 
 
-def reserve_response(charged: float, ticket: str = RESALE_TICKET) -> dict[str, Any]:
+def reserve_response(
+    charged: float, ticket: str = RESALE_TICKET, inventory_type: str | None = None
+) -> dict[str, Any]:
+    """A reserve's answer; the item is Resale for the resale listing or its offer R1, else Primary."""
+    if inventory_type is None:
+        inventory_type = "Resale" if ticket in (RESALE_TICKET, "R1") else "Primary"
     return {
         "cart_id": "cart-1",
         "cart": {
@@ -104,7 +109,7 @@ def reserve_response(charged: float, ticket: str = RESALE_TICKET) -> dict[str, A
                     "id": ticket,
                     "offer_id": "R1",
                     "quantity": 2,
-                    "inventory_type": "Resale",
+                    "inventory_type": inventory_type,
                     "charges": [
                         {"type": "face_value", "price": round(charged - 10, 2), "quantity": 2, "tax": 0},
                         {"type": "service", "price": 10.0, "quantity": 2, "tax": 0},

@@ -17,6 +17,7 @@ from typing import IO, NoReturn, TypeVar
 import click
 
 from ..exchange import Exchange
+from ..fans import FanKeySpec, FanKeySpecError
 from ..findings import Finding, Severity
 from .engine import audit_events, traffic_events, with_recorded_findings
 from .inputs import AuditInputError, find_inputs, read_input
@@ -61,7 +62,15 @@ T = TypeVar("T")
     show_default=True,
     help="Exit 1 when a finding at or above this severity is found (never: always exit 0).",
 )
-def audit_command(paths: tuple[Path, ...], fmt: str, output: Path | None, fail_on: str) -> None:
+@click.option(
+    "--fan-key",
+    envvar="TMPROXY_FAN_KEY",
+    show_envvar=True,
+    default="",
+    callback=lambda _ctx, _param, value: check_fan_key(value),
+    help="header:NAME or cookie:NAME: tells fans apart in recordings that name no fan (vcrpy, HAR, flow).",
+)
+def audit_command(paths: tuple[Path, ...], fmt: str, output: Path | None, fail_on: str, fan_key: str) -> None:
     """Audit recorded Ticketmaster traffic against the Fan Session and Partner API rules.
 
     PATHS are tmproxy or vcrpy cassettes (.yaml), HAR files (.har), mitmproxy flow files
@@ -80,7 +89,8 @@ def audit_command(paths: tuple[Path, ...], fmt: str, output: Path | None, fail_o
         exchanges = _load(list(paths), recorded)
     except AuditInputError as error:
         _fail(f"unusable input: {error}")
-    findings = with_recorded_findings(_audit(exchanges), recorded)
+    spec = FanKeySpec.parse(fan_key) if fan_key else None
+    findings = with_recorded_findings(_audit(exchanges, spec), recorded)
     report = AuditReport(exchanges=exchanges, findings=findings, rules=rule_ids())
     _write(report, fmt, output)
     if _fails(report.findings, fail_on):
@@ -97,11 +107,21 @@ def _load(paths: list[Path], recorded: list[Finding]) -> list[Exchange]:
     return exchanges
 
 
-def _audit(exchanges: list[Exchange]) -> list[Finding]:
+def check_fan_key(value: str) -> str:
+    """A `--fan-key` value, refused as a usage error before anything runs when it is not a fan key."""
+    if value:
+        try:
+            FanKeySpec.parse(value)
+        except FanKeySpecError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _audit(exchanges: list[Exchange], fan_key: FanKeySpec | None) -> list[Finding]:
     """`audit_exchanges`, with a progress bar on a terminal."""
     large = len(exchanges) >= PROGRESS_MIN_EXCHANGES
     with _progress(traffic_events(exchanges), 2 * len(exchanges), "Auditing", large) as events:
-        return audit_events(events)
+        return audit_events(events, fan_key=fan_key)
 
 
 @contextmanager

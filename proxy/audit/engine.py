@@ -12,9 +12,18 @@ from typing import ClassVar
 
 from ..cassette.redact import masked_url
 from ..exchange import Exchange
+from ..fans import FanKeySpec
 from ..findings import Finding, Severity
 from ..sessions import SessionTable
-from ..ticketmaster import offer_prices, resale_sid, top_picks_event
+from ..ticketmaster import (
+    SESSION_HEADER,
+    CartCall,
+    classify_cart_call,
+    resale_sid,
+    shown_inventory,
+    top_picks_event,
+)
+from .partner_api import reserved_cart_id
 
 
 class Rule:
@@ -54,20 +63,31 @@ class Rule:
 class AuditEngine:
     """Feeds requests and responses to every enabled rule and keeps the session table current."""
 
-    def __init__(self, rules: Sequence[Rule] | None = None) -> None:
+    def __init__(self, rules: Sequence[Rule] | None = None, fan_key: FanKeySpec | None = None) -> None:
         from .rules import all_rules
 
         self.rules: list[Rule] = list(rules) if rules is not None else all_rules()
-        self.sessions = SessionTable()
+        self.sessions = SessionTable(fan_key=fan_key)
         self.findings: list[Finding] = []
 
     def request(self, exchange: Exchange) -> list[Finding]:
-        """Judge a request as it is about to be sent upstream."""
+        """Judge a request as it is about to be sent upstream (its fan is known from here on)."""
+        self.sessions.fan_of(exchange)
         return self._collect(rule.on_request(exchange, self.sessions) for rule in self.rules)
+
+    def add(self, findings: Iterable[Finding]) -> None:
+        """Findings the proxy's own decisions made (e.g. a guessed injection), counted with the rules'."""
+        self.findings.extend(findings)
+
+    def withdraw(self, findings: Iterable[Finding]) -> None:
+        """Take back findings that a more precise one of the proxy's replaces."""
+        for finding in findings:
+            self.findings.remove(finding)
 
     def response(self, exchange: Exchange) -> list[Finding]:
         """Learn from a response, then judge it."""
         self._learn_session(exchange)
+        self._learn_cart(exchange)
         return self._collect(rule.on_response(exchange, self.sessions) for rule in self.rules)
 
     def finish(self) -> list[Finding]:
@@ -87,7 +107,17 @@ class AuditEngine:
         body = response.json()
         sid = resale_sid(body)
         if sid is not None:
-            self.sessions.learn(sid, event_id, exchange.client_host, offer_prices(body))
+            self.sessions.learn(sid, event_id, self.sessions.fan_of(exchange), shown_inventory(body))
+
+    def _learn_cart(self, exchange: Exchange) -> None:
+        """A reserve's cart belongs to the session the reserve carried (its 200 or 202 names the cart)."""
+        request, response = exchange.request, exchange.response
+        if response is None or classify_cart_call(request.method, request.path) is not CartCall.RESERVE:
+            return
+        cart_id = reserved_cart_id(response.json())
+        sid = request.headers.get(SESSION_HEADER)
+        if cart_id is not None and sid:
+            self.sessions.bind_cart(cart_id, sid.strip())
 
 
 def traffic_events(exchanges: Iterable[Exchange]) -> Iterator[tuple[bool, Exchange]]:
@@ -120,16 +150,24 @@ def with_recorded_findings(found: list[Finding], recorded: Iterable[Finding]) ->
     return found + hidden
 
 
-def audit_exchanges(exchanges: Iterable[Exchange], rules: Sequence[Rule] | None = None) -> list[Finding]:
+def audit_exchanges(
+    exchanges: Iterable[Exchange], rules: Sequence[Rule] | None = None, fan_key: FanKeySpec | None = None
+) -> list[Finding]:
     """Run the rules over recorded traffic, exactly as the proxy would have seen it live."""
-    return audit_events(traffic_events(exchanges), rules)
+    return audit_events(traffic_events(exchanges), rules, fan_key)
 
 
 def audit_events(
-    events: Iterable[tuple[bool, Exchange]], rules: Sequence[Rule] | None = None
+    events: Iterable[tuple[bool, Exchange]],
+    rules: Sequence[Rule] | None = None,
+    fan_key: FanKeySpec | None = None,
 ) -> list[Finding]:
-    """Run the rules over `traffic_events` (wrapped, say, in a progress bar)."""
-    engine = AuditEngine(rules)
+    """Run the rules over `traffic_events` (wrapped, say, in a progress bar).
+
+    Fans are as the recording names them; `fan_key` identifies them in recordings that do not
+    (plain vcrpy cassettes, HAR and flow files).
+    """
+    engine = AuditEngine(rules, fan_key)
     for is_response, ex in events:
         if is_response:
             engine.response(ex)

@@ -14,9 +14,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from ..cassette.redact import PLACEHOLDER
-from ..exchange import Request, Response
-from ..ticketmaster import cart_event
+from ..exchange import Exchange, Request, Response
+from ..ticketmaster import CartCall, cart_event, classify_cart_call
 
 RATE_LIMIT_STATUS = 429
 RATELIMIT_EXPIRY_HEADER = "Ratelimit-Expiry"
@@ -31,11 +30,6 @@ _CARD_SEPARATORS = re.compile(r"[\s-]")
 _MAX_JSON_DEPTH = 64
 
 T = TypeVar("T")
-
-
-def is_redacted(value: str) -> bool:
-    """True for a value that a redacting recorder replaced: empty, or starting with the placeholder."""
-    return not value.strip() or value.strip().upper().startswith(PLACEHOLDER)
 
 
 def is_cart_path(path: str) -> bool:
@@ -116,6 +110,29 @@ class PendingPolls(Generic[T]):
         return value
 
 
+class ReserveAnswers:
+    """A reserve's final answer, given at once or at the end of its polling (a 202, then GETs)."""
+
+    def __init__(self) -> None:
+        self._polled: PendingPolls[Exchange] = PendingPolls()
+
+    def final(self, exchange: Exchange) -> tuple[Exchange, Any] | None:
+        """`(the reserve, its parsed 200 body)` when this response ends a reserve; else None."""
+        response = exchange.response
+        if response is None:
+            return None
+        reserve = exchange
+        if exchange.request.method.upper() == "GET":
+            reserve = self._polled.pop(exchange.request.url) or exchange
+        if classify_cart_call(reserve.request.method, reserve.request.path) is not CartCall.RESERVE:
+            return None
+        instruction = polling_instruction(response)
+        if instruction is not None:
+            self._polled.add(instruction.url, reserve)
+            return None
+        return (reserve, response.json()) if response.status == 200 else None
+
+
 def _poll_key(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
@@ -148,17 +165,6 @@ def issued_token(response: Response) -> IssuedToken | None:
     if expires_in is None:
         return None
     return IssuedToken(access_token=body["access_token"], expires_in=expires_in)
-
-
-def bearer_token(request: Request) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header."""
-    value = request.headers.get("Authorization")
-    if value is None:
-        return None
-    scheme, _, token = value.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
 
 
 def quota_reset_at(response: Response, received_at: float) -> tuple[float, str]:

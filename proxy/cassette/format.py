@@ -255,16 +255,19 @@ def exchange_to_interaction(exchange: Exchange, findings: Iterable[Finding] = ()
     """The vcrpy interaction for an exchange (which must have a response), plus the `tmproxy` key."""
     if exchange.response is None:
         raise ValueError("an exchange without a response cannot be stored as a vcrpy interaction")
+    audit: dict[str, Any] = {
+        "id": exchange.id,
+        "started_at": exchange.started_at,
+        "ended_at": exchange.ended_at,
+        "client": exchange.client,
+        "findings": [finding_to_dict(f) for f in findings],
+    }
+    if exchange.fan:
+        audit["fan"] = dict(exchange.fan)
     return {
         "request": request_to_dict(exchange.request),
         "response": response_to_dict(exchange.response),
-        TMPROXY_KEY: {
-            "id": exchange.id,
-            "started_at": exchange.started_at,
-            "ended_at": exchange.ended_at,
-            "client": exchange.client,
-            "findings": [finding_to_dict(f) for f in findings],
-        },
+        TMPROXY_KEY: audit,
     }
 
 
@@ -322,6 +325,13 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _fan_record(value: Any) -> dict[str, str] | None:
+    """The fan key digests a recording kept (see proxy.fans); anything else is not a fan record."""
+    if not isinstance(value, Mapping):
+        return None
+    return {str(k): v for k, v in value.items() if isinstance(v, str)}
+
+
 def interaction_to_exchange(interaction: Any, index: int) -> tuple[Exchange, list[Finding]]:
     """An interaction (tmproxy's or plain vcrpy's) back to an exchange with decoded bodies, and its findings.
 
@@ -339,6 +349,7 @@ def interaction_to_exchange(interaction: Any, index: int) -> tuple[Exchange, lis
         ended_at=_number(audit.get("ended_at")),
         client=str(audit.get("client") or ""),
         id=str(audit.get("id") or f"interaction-{index}"),
+        fan=_fan_record(audit.get("fan")),
     )
     findings = audit.get("findings")
     found = [finding_from_dict(f, exchange.id) for f in findings] if isinstance(findings, list) else []

@@ -40,6 +40,11 @@ MAX_JSON_DEPTH = 100
 """JSON nested deeper than this cannot be walked safely (recursion); what lies deeper is replaced whole."""
 
 
+def is_redacted(value: str) -> bool:
+    """True for a value that a redacting recorder replaced: empty, or starting with the placeholder."""
+    return not value.strip() or value.strip().upper().startswith(PLACEHOLDER)
+
+
 def normalize_name(name: str) -> str:
     """Names compared without case, `-` or `_`: `access_token`, `accessToken`, `Access-Token` are one."""
     return name.lower().replace("_", "").replace("-", "")

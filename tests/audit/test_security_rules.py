@@ -7,8 +7,8 @@ from audit.flows import CART, CIPHERTEXT, OAUTH, ex, payment_body, purchase, tok
 from traffic import T0
 
 from proxy.audit.engine import audit_exchanges
-from proxy.audit.partner_api import is_redacted
 from proxy.audit.rules.security import ExpiredAccessToken, SecretInRecording, UnencryptedCard
+from proxy.cassette.redact import is_redacted
 from proxy.findings import Severity
 
 PAYMENT = f"{CART}/payment?apikey=REDACTED"

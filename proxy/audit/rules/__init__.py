@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from ..engine import Rule
 from .cart import AbandonedCart, CommitNotPut, ConcurrentCartCalls, PollingTooFast
-from .fan_session import PriceMismatch, SessionExpired, SidExpired, SidMalformed, SidMissing, SidUnknown
+from .fan_session import (
+    PriceMismatch,
+    SessionExpired,
+    SidExpired,
+    SidMalformed,
+    SidMismatch,
+    SidMissing,
+    SidUnknown,
+)
 from .quota import RateLimitRetry
 from .security import ExpiredAccessToken, SecretInRecording, UnencryptedCard
 
@@ -18,6 +26,7 @@ RULE_CLASSES: list[type[Rule]] = [
     SidMalformed,
     SidUnknown,
     SidExpired,
+    SidMismatch,
     SessionExpired,
     PriceMismatch,
     ConcurrentCartCalls,
@@ -30,7 +39,7 @@ RULE_CLASSES: list[type[Rule]] = [
     SecretInRecording,
 ]
 
-SID_RULES = frozenset({"sid-missing", "sid-malformed", "sid-unknown", "sid-expired"})
+SID_RULES = frozenset({"sid-missing", "sid-malformed", "sid-unknown", "sid-expired", "sid-mismatch"})
 
 
 def all_rules(disabled: frozenset[str] = frozenset(), live: bool = False) -> list[Rule]:

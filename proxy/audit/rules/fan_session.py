@@ -6,23 +6,25 @@ so that the price charged is the price the fan was shown.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from ...exchange import Exchange, Request
+from ...fans import CLIENT
 from ...findings import Finding, Severity
-from ...sessions import FanSession, SessionTable
+from ...sessions import SessionTable
 from ...ticketmaster import (
     SESSION_EXPIRED_MESSAGE,
     SESSION_HEADER,
     CartCall,
+    cart_event,
     charged_items,
     classify_cart_call,
-    is_resale_ticket,
     looks_like_session_id,
+    reserved_resale,
     reserved_tickets,
 )
 from ..engine import Rule
-from ..partner_api import PendingPolls, is_cart_path, polling_instruction
+from ..partner_api import ReserveAnswers, is_cart_path
 
 PRICE_TOLERANCE = 0.005
 
@@ -32,10 +34,16 @@ def session_ids(request: Request) -> list[str]:
     return [v.strip() for v in request.headers.get_all(SESSION_HEADER) if v.strip()]
 
 
-def is_resale_reserve(request: Request) -> bool:
+def asked_ids(request: Request) -> list[str]:
+    """The ticket and offer ids a reserve asks for."""
+    return [t.ticket_id for t in reserved_tickets(request.json())]
+
+
+def is_resale_reserve(request: Request, sessions: SessionTable) -> bool:
+    """A reserve asking for a resale listing, or for an offer or ticket Top Picks showed as resale."""
     if classify_cart_call(request.method, request.path) is not CartCall.RESERVE:
         return False
-    return any(is_resale_ticket(t.ticket_id) for t in reserved_tickets(request.json()))
+    return sessions.any_resale(asked_ids(request))
 
 
 def single_well_formed_id(request: Request) -> str | None:
@@ -52,14 +60,34 @@ class SidMissing(Rule):
     severity = Severity.ERROR
     summary = "A cart reserve for resale tickets was sent without X-TM-SESSION-SID: the price may change."
 
+    def __init__(self) -> None:
+        self._answers = ReserveAnswers()
+
     def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
         request = exchange.request
-        if is_resale_reserve(request) and not session_ids(request):
+        if is_resale_reserve(request, sessions) and not session_ids(request):
+            yield self.finding(exchange, MISSING_MESSAGE)
+
+    def on_response(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
+        """What was not known as resale when the reserve left: Ticketmaster reserved resale inventory."""
+        answer = self._answers.final(exchange)
+        if answer is None:
+            return
+        reserve, body = answer
+        if session_ids(reserve.request) or is_resale_reserve(reserve.request, sessions):
+            return
+        resale = reserved_resale(body)
+        if resale:
             yield self.finding(
-                exchange,
-                f"resale reserve sent without {SESSION_HEADER}: the fan may pay a different price "
-                "than Top Picks showed",
+                reserve,
+                f"{MISSING_MESSAGE} (Ticketmaster reserved it as resale inventory)",
+                tickets=[item.ticket_id for item in resale],
             )
+
+
+MISSING_MESSAGE = (
+    f"resale reserve sent without {SESSION_HEADER}: the fan may pay a different price than Top Picks showed"
+)
 
 
 class SidMalformed(Rule):
@@ -106,6 +134,54 @@ class SidExpired(Rule):
             )
 
 
+class SidMismatch(Rule):
+    id = "sid-mismatch"
+    severity = Severity.ERROR
+    summary = (
+        "A reserve carries a session id issued to another fan, or whose Top Picks never showed its tickets."
+    )
+
+    def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
+        request = exchange.request
+        sid = single_well_formed_id(request)
+        if sid is None or classify_cart_call(request.method, request.path) is not CartCall.RESERVE:
+            return
+        session = sessions.get(sid)
+        if session is None:
+            return  # sid-unknown's case
+        asked = asked_ids(request)
+        fan = sessions.fan_of(exchange)
+        evidence: dict[str, object] = {"session": sid, "fan_key": fan.kind, "tickets": asked}
+        other_fan = session.fan.differs_from(fan)
+        event = cart_event(request.path)
+        if other_fan is not None and other_fan != CLIENT:
+            yield self.finding(
+                exchange,
+                f"{SESSION_HEADER} {sid} was issued to another fan (the {other_fan} differs): "
+                "this fan's cart would be priced under someone else's session",
+                **evidence,
+                fan_key=other_fan,
+                issued_to=session.fan.kind,
+            )
+        elif event is not None and session.event_id != event:
+            yield self.finding(
+                exchange,
+                f"{SESSION_HEADER} {sid} was issued by Top Picks of event {session.event_id}, not {event}",
+                **evidence,
+                session_event=session.event_id,
+            )
+        elif asked and not session.showed(asked):
+            showed = [s.session_id for s in sessions.showing(asked)]
+            if showed:
+                yield self.finding(
+                    exchange,
+                    f"the Top Picks of {SESSION_HEADER} {sid} never showed {', '.join(a[:48] for a in asked)}; "
+                    f"session {showed[0]} did",
+                    **evidence,
+                    showing_sessions=showed,
+                )
+
+
 class SessionExpired(Rule):
     id = "session-expired"
     severity = Severity.WARNING
@@ -135,32 +211,22 @@ class PriceMismatch(Rule):
     )
 
     def __init__(self) -> None:
-        self._polled_reserves: PendingPolls[Exchange] = PendingPolls()
+        self._answers = ReserveAnswers()
 
     def on_response(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
         """Judge a reserve's answer: given directly, or at the end of its polling."""
-        response = exchange.response
-        if response is None:
-            return
-        reserve = exchange
-        if exchange.request.method.upper() == "GET":
-            reserve = self._polled_reserves.pop(exchange.request.url) or exchange
-        if classify_cart_call(reserve.request.method, reserve.request.path) is not CartCall.RESERVE:
-            return
-        instruction = polling_instruction(response)
-        if instruction is not None:
-            self._polled_reserves.add(instruction.url, reserve)
-        elif response.status == 200:
-            yield from self._check_charges(exchange, reserve.request, response.json(), sessions)
+        answer = self._answers.final(exchange)
+        if answer is not None:
+            reserve, body = answer
+            yield from self._check_charges(exchange, reserve, body, sessions)
 
     def _check_charges(
-        self, exchange: Exchange, request: Request, answer: object, sessions: SessionTable
+        self, exchange: Exchange, reserve: Exchange, answer: object, sessions: SessionTable
     ) -> Iterator[Finding]:
-        asked = {t.ticket_id: t.price_amount for t in reserved_tickets(request.json())}
-        sid = single_well_formed_id(request)
-        session = sessions.get(sid) if sid else None
+        asked = {t.ticket_id: t.price_amount for t in reserved_tickets(reserve.request.json())}
+        shown_to = _shown_price_source(reserve, sessions)
         for item in charged_items(answer):
-            shown = _shown_price(sessions, session, exchange.client_host, item.ticket_id, item.offer_id)
+            shown = shown_to([k for k in (item.ticket_id, item.offer_id) if k])
             if shown is not None and abs(shown - item.unit_price) > PRICE_TOLERANCE:
                 yield self.finding(
                     exchange,
@@ -181,21 +247,12 @@ class PriceMismatch(Rule):
                 )
 
 
-def _shown_price(
-    sessions: SessionTable,
-    session: FanSession | None,
-    client: str,
-    ticket_id: str,
-    offer_id: str | None,
-) -> float | None:
-    """The price the fan saw: in the request's own session, else in this client's newest session that showed it."""
-    keys = [k for k in (ticket_id, offer_id) if k]
+def _shown_price_source(reserve: Exchange, sessions: SessionTable) -> Callable[[list[str]], float | None]:
+    """Where the fan's shown price comes from: the session the reserve carried (or was given), else
+    this fan's newest session that showed the ticket; never another fan's."""
+    sid = single_well_formed_id(reserve.request)
+    session = sessions.get(sid) if sid else None
     if session is not None:
-        for key in keys:
-            if key in session.shown_prices:
-                return session.shown_prices[key]
-    for key in keys:
-        shown = sessions.shown_price(client, key)
-        if shown is not None:
-            return shown
-    return None
+        return session.shown_price
+    fan = sessions.fan_of(reserve)
+    return lambda ids: sessions.shown_price(fan, ids)

@@ -10,16 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ...exchange import Exchange, Request, Response, parse_json
+from ...cassette.redact import is_redacted
+from ...exchange import Exchange, Request, Response, bearer_token, parse_json
 from ...findings import Finding, Severity
 from ...sessions import SessionTable
 from ..engine import Rule
 from ..partner_api import (
-    bearer_token,
     card_fields,
     form_fields,
     is_oauth_call,
-    is_redacted,
     is_token_request,
     issued_token,
     json_fields,
