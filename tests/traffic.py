@@ -128,6 +128,7 @@ def reserve(
     ticket: str = RESALE_TICKET,
     amount: float | None = None,
     client: str = "127.0.0.1:50001",
+    inventory_type: str | None = None,
 ) -> Exchange:
     headers = {"X-TM-SESSION-SID": sid} if sid is not None else None
     return exchange(
@@ -135,7 +136,13 @@ def reserve(
         f"/partners/v1/events/{EVENT}/cart?apikey=k",
         body=reserve_body(ticket, amount),
         headers=headers,
-        response_body=reserve_response(charged, ticket),
+        response_body=reserve_response(charged, ticket, inventory_type),
         at=at,
         client=client,
     )
+
+
+def as_fan(ex: Exchange, member: str) -> Exchange:
+    """The exchange made for a signed-in member (a partner backend's calls all share one address)."""
+    ex.request.headers.set("Authorization", f"Bearer token-of-{member}")
+    return ex

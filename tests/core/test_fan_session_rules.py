@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from traffic import EVENT, SID, T0, exchange, reserve, top_picks
+from traffic import EVENT, SID, T0, as_fan, exchange, reserve, top_picks
 
 from proxy.audit.engine import audit_exchanges
 from proxy.audit.rules.fan_session import (
@@ -10,12 +10,22 @@ from proxy.audit.rules.fan_session import (
     SessionExpired,
     SidExpired,
     SidMalformed,
+    SidMismatch,
     SidMissing,
     SidUnknown,
 )
 from proxy.findings import Severity
 
-FAN_RULES = [SidMissing(), SidMalformed(), SidUnknown(), SidExpired(), SessionExpired(), PriceMismatch()]
+FAN_RULES = [
+    SidMissing(),
+    SidMalformed(),
+    SidUnknown(),
+    SidExpired(),
+    SidMismatch(),
+    SessionExpired(),
+    PriceMismatch(),
+]
+OTHER_SID = "0e7c6f64-8f0b-4ac1-9a53-0d0d37b7c0de"
 
 
 def rules_found(*exchanges):
@@ -121,3 +131,68 @@ def test_price_mismatch_is_found_at_the_end_of_a_polled_reserve():
     poll = exchange("GET", "/partners/v1/polling/p1?apikey=other", at=T0 + 12, response_body=final_body)
     found = audit_exchanges([top_picks(price=120.0), polled, poll], [PriceMismatch()])
     assert [(f.rule, f.exchange_id) for f in found] == [("price-mismatch", poll.id)]
+
+
+# --- resale by offer id, fans behind one address ---------------------------------------------------------
+
+
+def test_sid_missing_on_a_reserve_of_an_offer_top_picks_showed_as_resale():
+    found = audit_exchanges([top_picks(), reserve(sid=None, ticket="R1")], [SidMissing()])
+    assert [f.rule for f in found] == ["sid-missing"]
+
+
+def test_sid_missing_judged_on_the_response_when_nothing_said_resale_before():
+    """No Top Picks seen (or an unusual id): Ticketmaster's answer, a Resale item, still tells."""
+    found = audit_exchanges([reserve(sid=None, ticket="RS5C974596", inventory_type="Resale")], [SidMissing()])
+    assert [f.rule for f in found] == ["sid-missing"]
+    assert "reserved it as resale" in found[0].message
+    assert audit_exchanges([reserve(sid=None, ticket="GJ6DC7BT")], [SidMissing()]) == []
+
+
+def test_sid_missing_is_reported_once_when_request_and_response_both_say_resale():
+    assert rules_found(top_picks(), reserve(sid=None)) == ["sid-missing"]
+
+
+def test_sid_mismatch_when_a_fan_sends_another_fans_session():
+    alice_picks = as_fan(top_picks(), "alice")
+    bob_picks = as_fan(top_picks(sid=OTHER_SID), "bob")
+    bob_reserve = as_fan(reserve(sid=SID), "bob")
+    found = audit_exchanges([alice_picks, bob_picks, bob_reserve], [SidMismatch()])
+    assert [(f.rule, f.severity, f.exchange_id) for f in found] == [
+        ("sid-mismatch", Severity.ERROR, bob_reserve.id)
+    ]
+    assert found[0].evidence["session"] == SID and found[0].evidence["fan_key"] == "bearer"
+    assert found[0].evidence["tickets"] == [reserve().request.json()["reserve"]["tickets"][0]["id"]]
+    own = as_fan(reserve(sid=OTHER_SID), "bob")
+    assert audit_exchanges([alice_picks, bob_picks, own], [SidMismatch()]) == []
+
+
+def test_sid_mismatch_when_the_sessions_top_picks_never_showed_the_ticket():
+    elsewhere = top_picks(sid=OTHER_SID)
+    elsewhere.response.body = elsewhere.response.body.replace(b'"R1"', b'"R7"').replace(
+        b"resale-listingVer", b"x"
+    )
+    found = rules_found(elsewhere, top_picks(), reserve(sid=OTHER_SID))
+    assert found == ["sid-mismatch"]
+
+
+def test_sid_mismatch_when_the_session_is_another_events():
+    other_event = top_picks()
+    other_event.request.url = other_event.request.url.replace(EVENT, "1AeZZfEGkD0xtGV")
+    assert rules_found(other_event, reserve()) == ["sid-mismatch"]
+
+
+def test_a_fan_calling_top_picks_with_the_apikey_and_reserving_with_a_token_is_one_fan():
+    assert rules_found(top_picks(), as_fan(reserve(), "alice")) == []
+
+
+def test_price_mismatch_uses_the_carried_session_never_another_fans():
+    alice = as_fan(top_picks(price=120.0), "alice")
+    bob = as_fan(top_picks(sid=OTHER_SID, price=150.0), "bob")
+    assert rules_found(alice, bob, as_fan(reserve(sid=OTHER_SID, charged=150.0), "bob")) == []
+    found = audit_exchanges([alice, bob, as_fan(reserve(sid=None, charged=150.0), "bob")], [PriceMismatch()])
+    assert found == []  # bob's own Top Picks showed 150; alice's 120 is not his price
+    found = audit_exchanges(
+        [alice, bob, as_fan(reserve(sid=None, charged=150.0), "alice")], [PriceMismatch()]
+    )
+    assert [f.evidence["shown"] for f in found] == [120.0]

@@ -1,8 +1,12 @@
 import json
 
-from traffic import SID, T0, exchange, reserve, top_picks
+from traffic import SID, T0, as_fan, exchange, reserve, top_picks
 
 from proxy.fan_session import FanSessionGuard, SidPolicy
+from proxy.fans import FanKeySpec
+from proxy.findings import Severity
+
+OTHER_SID = "0e7c6f64-8f0b-4ac1-9a53-0d0d37b7c0de"
 
 
 def learned(guard, ex):
@@ -69,3 +73,57 @@ def test_summary_counts_requests_cart_calls_sessions_and_findings():
     summary = guard.summary()
     assert (summary.requests, summary.cart_calls, summary.sessions_seen) == (3, 1, 1)
     assert summary.findings_by_rule["sid-missing"] == 1
+
+
+def test_inject_gives_each_fan_behind_one_address_their_own_session():
+    guard = FanSessionGuard(SidPolicy.INJECT)
+    learned(guard, as_fan(top_picks(), "alice"))
+    learned(guard, as_fan(top_picks(sid=OTHER_SID), "bob"))
+    injected = []
+    for who in ("alice", "bob"):
+        ask = as_fan(reserve(sid=None), who)
+        injected.append(guard.request(ask).injected_sid)
+        guard.response(ask)
+    assert injected == [SID, OTHER_SID]
+    assert guard.engine.findings == []
+
+
+def test_inject_tells_fans_apart_by_the_configured_header():
+    guard = FanSessionGuard(SidPolicy.INJECT, FanKeySpec.parse("header:X-Partner-User"))
+    for who, sid in (("alice", SID), ("bob", OTHER_SID)):
+        picks = top_picks(sid=sid)
+        picks.request.headers.set("X-Partner-User", who)
+        learned(guard, picks)
+    ask = reserve(sid=None)
+    ask.request.headers.set("X-Partner-User", "alice")
+    assert guard.request(ask).injected_sid == SID
+
+
+def test_inject_refuses_to_choose_between_fans_it_cannot_tell_apart():
+    guard = FanSessionGuard(SidPolicy.INJECT)
+    learned(guard, top_picks())
+    learned(guard, top_picks(sid=OTHER_SID))
+    ex = reserve(sid=None)
+    verdict = guard.request(ex)
+    assert verdict.injected_sid is None and "X-TM-SESSION-SID" not in ex.request.headers
+    assert [f.rule for f in verdict.findings] == ["sid-inject-ambiguous"]
+    assert set(verdict.findings[0].evidence["sessions"]) == {SID, OTHER_SID}
+    assert [f.rule for f in guard.engine.findings] == ["sid-inject-ambiguous"]
+
+
+def test_inject_says_when_it_guessed():
+    guard = FanSessionGuard(SidPolicy.INJECT)
+    learned(guard, as_fan(top_picks(), "alice"))
+    ex = as_fan(reserve(sid=None, ticket="GJ6DC7BT"), "alice")  # not shown by any Top Picks
+    verdict = guard.request(ex)
+    assert verdict.injected_sid == SID
+    assert [(f.rule, f.severity) for f in verdict.findings] == [("sid-injected-guess", Severity.WARNING)]
+    assert "showed GJ6DC7BT" in verdict.findings[0].message
+
+
+def test_summary_counts_fans_by_the_kind_of_key():
+    guard = FanSessionGuard()
+    learned(guard, as_fan(top_picks(), "alice"))
+    learned(guard, as_fan(top_picks(sid=OTHER_SID), "bob"))
+    learned(guard, top_picks(sid="0e7c6f64-8f0b-4ac1-9a53-0d0d37b7c0d3"))
+    assert "fans: 3 (bearer 2, client 1)" in guard.summary().lines()

@@ -74,6 +74,9 @@ def picks(
     return body
 
 
+SID_MISSING = frozenset({"sid-missing"})
+
+
 def dumps(value: Any) -> bytes:
     return json.dumps(value).encode()
 
@@ -351,10 +354,16 @@ CASES: list[Case] = [
             expect=frozenset({"sid-malformed"}),
         ),
     ),
+    # An unreadable reserve body names no ticket, but the answer reserved resale inventory without a
+    # session: judged on the response, that is still sid-missing.
     plain_case(
-        "reserve-truncated-json", reserve("reserve-truncated-json", sid=None, body=reserve_body("x")[:30])
+        "reserve-truncated-json",
+        reserve("reserve-truncated-json", sid=None, body=reserve_body("x")[:30], expect=SID_MISSING),
     ),
-    plain_case("reserve-malformed-json", reserve("reserve-malformed-json", sid=None, body=b'{"reserve": [}')),
+    plain_case(
+        "reserve-malformed-json",
+        reserve("reserve-malformed-json", sid=None, body=b'{"reserve": [}', expect=SID_MISSING),
+    ),
     plain_case(
         "reserve-not-utf8-body",
         reserve(
@@ -362,6 +371,7 @@ CASES: list[Case] = [
             sid=None,
             body=b'{"reserve": "\xff\xfe\xfd"}',
             check=request_stored(b'{"reserve": "\xff\xfe\xfd"}'),
+            expect=SID_MISSING,
         ),
     ),
     plain_case(

@@ -151,8 +151,8 @@ class SidMismatch(Rule):
             return  # sid-unknown's case
         asked = asked_ids(request)
         fan = sessions.fan_of(exchange)
-        evidence: dict[str, object] = {"session": sid, "fan_key": fan.kind, "tickets": asked}
         other_fan = session.fan.differs_from(fan)
+        evidence: dict[str, object] = {"session": sid, "fan_key": other_fan or fan.kind, "tickets": asked}
         event = cart_event(request.path)
         if other_fan is not None and other_fan != CLIENT:
             yield self.finding(
@@ -160,7 +160,6 @@ class SidMismatch(Rule):
                 f"{SESSION_HEADER} {sid} was issued to another fan (the {other_fan} differs): "
                 "this fan's cart would be priced under someone else's session",
                 **evidence,
-                fan_key=other_fan,
                 issued_to=session.fan.kind,
             )
         elif event is not None and session.event_id != event:
