@@ -30,10 +30,12 @@ def respond(flow, body: dict) -> None:
     flow.response = http.Response.make(200, json.dumps(body), {"Content-Type": "application/json"})
 
 
-def show_top_picks(addon: FanSession, price: float = 120.0) -> None:
-    flow = tm_flow("GET", f"/top-picks/v1/events/{EVENT}?apikey=k")
+def show_top_picks(
+    addon: FanSession, price: float = 120.0, sid: str = SID, headers: dict[str, str] | None = None
+) -> None:
+    flow = tm_flow("GET", f"/top-picks/v1/events/{EVENT}?apikey=k", headers=headers)
     addon.request(flow)
-    respond(flow, top_picks_body(price=price, start_ms=int(flow.request.timestamp_start * 1000)))
+    respond(flow, top_picks_body(sid=sid, price=price, start_ms=int(flow.request.timestamp_start * 1000)))
     addon.response(flow)
 
 
@@ -160,3 +162,22 @@ def test_an_enforce_block_ends_the_call_at_once():
         addon.request(allowed)
         assert allowed.response is None
         assert FINDINGS_KEY not in allowed.metadata
+
+
+def test_the_fan_key_option_tells_fans_behind_one_address_apart():
+    addon = FanSession()
+    other = "0e7c6f64-8f0b-4ac1-9a53-0d0d37b7c0de"
+    with taddons.context(addon) as tctx:
+        assert tctx.options.tm_fan_key == ""
+        with pytest.raises(exceptions.OptionsError, match="header:NAME or cookie:NAME"):
+            tctx.configure(addon, tm_fan_key="X-Partner-User")
+        tctx.configure(addon, tm_sid="inject", tm_fan_key="header:X-Partner-User")
+        show_top_picks(addon, sid=SID, headers={"X-Partner-User": "alice"})
+        show_top_picks(addon, sid=other, headers={"X-Partner-User": "bob"})
+        for user, expected in (("bob", other), ("alice", SID)):
+            flow = resale_reserve({"X-Partner-User": user})
+            addon.request(flow)
+            assert flow.request.headers["X-TM-SESSION-SID"] == expected
+            respond(flow, reserve_response(120.0))
+            addon.response(flow)
+        assert FINDINGS_KEY not in flow.metadata

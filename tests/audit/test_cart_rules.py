@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from audit.flows import CART, TM, ex, polling_answer, purchase
-from traffic import T0, reserve_body, reserve_response
+from traffic import T0, as_fan, reserve_body, reserve_response
 
 from proxy.audit.engine import AuditEngine, Rule, audit_exchanges
 from proxy.audit.rules.cart import (
@@ -59,6 +59,15 @@ def test_overlap_with_other_partners_or_non_cart_calls_is_fine():
     other_partner = ex("GET", f"{CART}/shipping", at=T0 + 1, client="10.0.0.6:1")
     top_picks = ex("GET", "/top-picks/v1/events/E1", at=T0 + 1)
     assert found(ConcurrentCartCalls(), cart, other_partner, top_picks) == []
+
+
+def test_fans_behind_one_backend_address_may_each_have_a_cart_call_in_flight():
+    alice = as_fan(reserve(T0, duration=2.0), "alice")
+    bob = as_fan(reserve(T0 + 1, cart_id="cart-2"), "bob")
+    alice_again = as_fan(
+        ex("GET", f"{CART}/shipping?cart_id=cart-1", at=T0 + 1.5, client="10.0.0.5:3"), "alice"
+    )
+    assert [f.exchange_id for f in found(ConcurrentCartCalls(), alice, bob, alice_again)] == [alice_again.id]
 
 
 def test_a_call_that_never_got_an_answer_stops_counting_after_the_limit():

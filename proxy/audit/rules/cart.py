@@ -34,15 +34,16 @@ POLL_TOLERANCE_S = 0.01
 class ConcurrentCartCalls(Rule):
     id = "concurrent-cart-calls"
     severity = Severity.ERROR
-    summary = "A cart call started while another cart call of the same partner was still unanswered."
+    summary = "A cart call started while another cart call of the same fan was still unanswered."
 
     def __init__(self) -> None:
-        self._in_flight: dict[str, dict[str, Exchange]] = {}
+        self._in_flight: dict[tuple[str, str], dict[str, Exchange]] = {}
 
     def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
+        """Per fan: a partner's backend serves many fans at once from one address, each with their own cart."""
         if not is_cart_path(exchange.request.path):
             return
-        calls = self._in_flight.setdefault(exchange.client_host, {})
+        calls = self._in_flight.setdefault(sessions.fan_of(exchange).key, {})
         for key, other in list(calls.items()):
             if exchange.started_at - other.started_at > IN_FLIGHT_LIMIT_S:
                 del calls[key]
@@ -51,7 +52,7 @@ class ConcurrentCartCalls(Rule):
             first = others[0]
             yield self.finding(
                 exchange,
-                f"cart call started while {len(others)} other cart call(s) of this partner were unanswered "
+                f"cart call started while {len(others)} other cart call(s) of this fan were unanswered "
                 f"(first: {first.request.method} {first.request.path}): the API does not support "
                 "concurrent cart calls",
                 concurrent_with=[other.id for other in others],
@@ -59,7 +60,7 @@ class ConcurrentCartCalls(Rule):
         calls[exchange.id] = exchange
 
     def on_response(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
-        calls = self._in_flight.get(exchange.client_host)
+        calls = self._in_flight.get(sessions.fan_of(exchange).key)
         if calls is not None:
             calls.pop(exchange.id, None)
         return ()
