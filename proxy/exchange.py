@@ -80,12 +80,32 @@ class Headers:
         return f"Headers({self._fields!r})"
 
 
+class ParsedBody:
+    """A body's JSON, parsed once: several rules read the same body, and parsing dominated their cost.
+
+    Kept for the body object it was parsed from, so a new body (a redacted copy, an injected header's
+    re-read) is parsed afresh.
+    """
+
+    __slots__ = ("_body", "_value")
+
+    def __init__(self) -> None:
+        self._body: bytes | None = None
+        self._value: Any = None
+
+    def of(self, body: bytes) -> Any:
+        if body is not self._body:
+            self._body, self._value = body, parse_json(body)
+        return self._value
+
+
 @dataclass
 class Request:
     method: str
     url: str
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
+    _parsed: ParsedBody = field(default_factory=lambda: ParsedBody(), init=False, repr=False, compare=False)
 
     @property
     def path(self) -> str:
@@ -106,8 +126,8 @@ class Request:
         return None
 
     def json(self) -> Any:
-        """The body parsed as JSON, or None when it is not JSON."""
-        return parse_json(self.body)
+        """The body parsed as JSON, or None when it is not JSON (parsed once: treat it as read-only)."""
+        return self._parsed.of(self.body)
 
 
 @dataclass
@@ -116,9 +136,11 @@ class Response:
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
     reason: str = ""
+    _parsed: ParsedBody = field(default_factory=lambda: ParsedBody(), init=False, repr=False, compare=False)
 
     def json(self) -> Any:
-        return parse_json(self.body)
+        """The body parsed as JSON, or None when it is not JSON (parsed once: treat it as read-only)."""
+        return self._parsed.of(self.body)
 
 
 @dataclass
