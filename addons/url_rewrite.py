@@ -52,7 +52,12 @@ class UrlRewrite:
 
     def response(self, flow: http.HTTPFlow) -> None:
         origins = self._origins(flow)
-        if origins is None or flow.response is None or flow.metadata.get(MISSED_KEY) or flow.metadata.get(BLOCKED_KEY):
+        if (
+            origins is None
+            or flow.response is None
+            or flow.metadata.get(MISSED_KEY)
+            or flow.metadata.get(BLOCKED_KEY)
+        ):
             return
         upstream, proxy = origins
         response = travelling_response(flow.response)

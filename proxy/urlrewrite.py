@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, replace
-from json.decoder import scanstring
 from typing import TypeVar
 
 from .cassette.format import content_codings, decode_body, encode_body
@@ -30,6 +29,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _ABSOLUTE_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)")
 _PORT = re.compile(r"[0-9]{1,5}")
 _KEY_FOLLOWS = re.compile(r"[ \t\n\r]*:")
+_JSON = json.JSONDecoder()
 
 Message = TypeVar("Message", Request, Response)
 
@@ -159,7 +159,7 @@ def move_json_urls(text: str, source: Origin, target: Origin) -> str | None:
     pieces: list[str] = []
     copied = position = 0
     while (start := text.find('"', position)) >= 0:
-        value, position = scanstring(text, start + 1)
+        value, position = _JSON.raw_decode(text, start)  # the string that opens at `start`
         if _KEY_FOLLOWS.match(text, position):
             continue
         moved = move_url(value, source, target)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import gzip
 import logging
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
@@ -86,7 +86,7 @@ def _encode_zstd(body: bytes) -> bytes:
     return result
 
 
-_ENCODERS = {
+_ENCODERS: dict[str, Callable[[bytes], bytes]] = {
     "gzip": _encode_gzip,
     "x-gzip": _encode_gzip,
     "deflate": zlib.compress,

@@ -74,7 +74,9 @@ def test_a_poll_sent_at_once_goes_through_the_proxy_is_flagged_and_replays_offli
     assert [ex.request.method for ex in recorded] == ["GET", "POST", "GET", "DELETE"]
     assert recorded[2].request.url.startswith(TM + POLLING_PATH)
     assert recorded[1].response is not None
-    assert recorded[1].response.json()["polling_url"].startswith(TM + POLLING_PATH)  # stored as Ticketmaster's
+    assert (
+        recorded[1].response.json()["polling_url"].startswith(TM + POLLING_PATH)
+    )  # stored as Ticketmaster's
     assert audit_findings(cassette) == Counter({"polling-too-fast": 1})
 
     # the sandbox is stopped: everything comes from the cassette, the poll included
@@ -109,12 +111,20 @@ class Redirects(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         own = f"http://{self.headers['Host']}"
         if self.path == "/gzipped":
-            body = gzip.compress(json.dumps({"next": f"{own}/landing", "away": "https://elsewhere.example/x"}).encode())
+            body = gzip.compress(
+                json.dumps({"next": f"{own}/landing", "away": "https://elsewhere.example/x"}).encode()
+            )
             self.answer(200, body, [("Content-Type", "application/json"), ("Content-Encoding", "gzip")])
             return
-        locations = {"/here": f"{own}/landing", "/away": "https://elsewhere.example/landing", "/relative": "/landing"}
+        locations = {
+            "/here": f"{own}/landing",
+            "/away": "https://elsewhere.example/landing",
+            "/relative": "/landing",
+        }
         if self.path in locations:
-            self.answer(302, b"", [("Location", locations[self.path]), ("Content-Location", f"{own}{self.path}")])
+            self.answer(
+                302, b"", [("Location", locations[self.path]), ("Content-Location", f"{own}{self.path}")]
+            )
         else:
             self.answer(200, b"landed", [("Content-Type", "text/plain")])
 
@@ -149,7 +159,10 @@ def get(url: str, follow: bool = False) -> requests.Response:
 
 
 def test_a_redirect_to_the_upstream_points_at_the_proxy_and_one_elsewhere_is_left_alone():
-    with redirecting_upstream() as upstream, tmproxy("run", "--upstream", upstream, "--listen", "127.0.0.1:0") as proxy:
+    with (
+        redirecting_upstream() as upstream,
+        tmproxy("run", "--upstream", upstream, "--listen", "127.0.0.1:0") as proxy,
+    ):
         here = get(proxy.url + "/here")
         assert here.status_code == 302
         assert here.headers["Location"] == proxy.url + "/landing"
@@ -171,6 +184,8 @@ def test_a_redirect_to_the_upstream_points_at_the_proxy_and_one_elsewhere_is_lef
 def test_no_rewrite_urls_passes_the_upstreams_urls_through():
     with (
         redirecting_upstream() as upstream,
-        tmproxy("run", "--upstream", upstream, "--listen", "127.0.0.1:0", env={"TMPROXY_REWRITE_URLS": "false"}) as proxy,
+        tmproxy(
+            "run", "--upstream", upstream, "--listen", "127.0.0.1:0", env={"TMPROXY_REWRITE_URLS": "false"}
+        ) as proxy,
     ):
         assert get(proxy.url + "/here").headers["Location"] == upstream + "/landing"
