@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 
 class UrlRewrite:
+    def __init__(self) -> None:
+        self.enabled = True
+
     def load(self, loader: Any) -> None:
         loader.add_option(
             "tm_rewrite_urls",
@@ -39,6 +42,10 @@ class UrlRewrite:
             "Reverse mode: absolute URLs at the upstream's origin in responses (polling_url, Location, "
             "Content-Location, JSON) point at the proxy, and the proxy's in requests back at the upstream.",
         )
+
+    def configure(self, updated: set[str]) -> None:
+        if "tm_rewrite_urls" in updated:
+            self.enabled = ctx.options.tm_rewrite_urls  # read once: an option read copies its value
 
     def request(self, flow: http.HTTPFlow) -> None:
         origins = self._origins(flow)
@@ -69,7 +76,7 @@ class UrlRewrite:
 
     def _origins(self, flow: http.HTTPFlow) -> tuple[Origin, Origin] | None:
         """The upstream's origin and the proxy's as this client reached it; None when not rewriting."""
-        if not ctx.options.tm_rewrite_urls or not isinstance(flow.client_conn.proxy_mode, ReverseMode):
+        if not self.enabled or not isinstance(flow.client_conn.proxy_mode, ReverseMode):
             return None
         proxy = proxy_origin(flow.client_conn)
         if proxy is None:
