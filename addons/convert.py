@@ -72,8 +72,29 @@ def refresh_request(flow: http.HTTPFlow) -> Exchange:
     return exchange
 
 
+def travelling_request(flow: http.HTTPFlow) -> Request:
+    """The request as it travels: body and Content-Encoding untouched (unlike `request_of`)."""
+    message = flow.request
+    headers = Headers(message.headers.items(multi=True))
+    return Request(method=message.method, url=message.url, headers=headers, body=message.raw_content or b"")
+
+
+def travelling_response(response: http.Response) -> Response:
+    """The response as it travels: body and Content-Encoding untouched (unlike `response_of`)."""
+    headers = Headers(response.headers.items(multi=True))
+    return Response(response.status_code, headers, response.raw_content or b"", response.reason)
+
+
+def update_message(message: http.Message, changed: Request | Response) -> None:
+    """Give a flow's request or response the headers and (travelling) body of `changed`."""
+    message.headers = http.Headers(_header_fields(changed.headers))
+    if changed.body != (message.raw_content or b""):  # a streamed (None) body stays None
+        message.raw_content = changed.body
+
+
 def make_response(response: Response) -> http.Response:
-    fields = [
-        (k.encode("latin-1", "replace"), v.encode("utf-8", "surrogateescape")) for k, v in response.headers
-    ]
-    return http.Response.make(response.status, response.body, fields)
+    return http.Response.make(response.status, response.body, _header_fields(response.headers))
+
+
+def _header_fields(headers: Headers) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1", "replace"), v.encode("utf-8", "surrogateescape")) for k, v in headers]

@@ -108,6 +108,14 @@ def proxy_options(func: Callable[..., Any]) -> Callable[..., Any]:
             env="ALLOW_REMOTE",
             help="Allow listening on a non-loopback address (reachable from other machines).",
         ),
+        option(
+            "--rewrite-urls/--no-rewrite-urls",
+            env="REWRITE_URLS",
+            default=True,
+            show_default=True,
+            help="Reverse mode: the upstream's absolute URLs in responses (polling_url, Location) "
+            "point at the proxy, so the app keeps coming through it.",
+        ),
         click.option("-v", "--verbose", is_flag=True, help="Also show mitmproxy's own log."),
     ]
     for decorator in reversed(decorators):
@@ -330,6 +338,7 @@ def serve_proxy(
     ssl_insecure: bool,
     upstream_timeout: float,
     allow_remote: bool,
+    rewrite_urls: bool,
     verbose: bool,
     cassette: Path | None = None,
     plan: CassettePlan | None = None,
@@ -341,6 +350,7 @@ def serve_proxy(
     from addons.recorder import Recorder
     from addons.replayer import Replayer
     from addons.upstream_timeout import UpstreamTimeout
+    from addons.url_rewrite import UrlRewrite
 
     from .mitm_master import ProxySettings, ProxyStartError, install_console_logging, serve
 
@@ -368,7 +378,9 @@ def serve_proxy(
     exposure_check(settings.listen_host, allow_remote)
     warn_if_exposed(settings.listen_host, "the proxy")
     install_console_logging(verbose)
-    addons = [UpstreamTimeout(), fan_session, replayer, recorder]
+    addons: list[Any] = [UpstreamTimeout(), fan_session, replayer, recorder]
+    if rewrite_urls and mode == "reverse":
+        addons.insert(0, UrlRewrite())  # first: see addons/url_rewrite.py
     try:
         asyncio.run(serve(settings, addons, announce_listening, options))
     except ProxyStartError as exc:

@@ -110,6 +110,7 @@ SETTINGS: dict[str, Setting] = {
     "upstream_timeout": Setting(_number(0), _proxies("upstream_timeout")),
     "confdir": Setting(_text, _proxies("confdir")),
     "allow_remote": Setting(_flag, (*_proxies("allow_remote"), ("sandbox", "allow_remote"))),
+    "rewrite_urls": Setting(_flag, _proxies("rewrite_urls")),
     "record.mode": Setting(_choice("once", "new_episodes", "all", "none"), (("record", "record_mode"),)),
     "record.as": Setting(_url, (("record", "record_as"),)),
     "replay.on_miss": Setting(_choice("error", "forward"), (("replay", "on_miss"),)),

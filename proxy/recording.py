@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .exchange import Exchange, Headers, Response
 from .replay import NearMissReport, shift_response_session
 from .ticketmaster import top_picks_event
+from .urlrewrite import Origin, rewrite_request, rewrite_response
 
 
 class RecordMode(enum.StrEnum):
@@ -66,12 +67,19 @@ def rebase_url(url: str, origin: str) -> str:
 
 
 def rebase_exchange(exchange: Exchange, origin: str) -> Exchange:
-    """The exchange as if it had gone to `origin`: URL and Host header both."""
+    """The exchange as if it had gone to `origin`: URL, Host header, and the URLs at the old origin
+    that either side carries (a 202's polling_url, a Location), so a replay of it stays at `origin`."""
     headers = Headers(exchange.request.headers.items())
     if "Host" in headers:
         headers.set("Host", urlsplit(origin).netloc)
     request = replace(exchange.request, url=rebase_url(exchange.request.url, origin), headers=headers)
-    return replace(exchange, request=request)
+    response = exchange.response
+    source, target = Origin.of(exchange.request.url), Origin.of(origin)
+    if source is not None and target is not None:
+        request = rewrite_request(request, source, target)
+        if response is not None:
+            response = rewrite_response(response, source, target)
+    return replace(exchange, request=request, response=response)
 
 
 class UpstreamUnknownError(ValueError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import gzip
 import logging
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
@@ -68,7 +68,35 @@ _DECODERS = {
 }
 
 
-def _content_codings(headers: Headers) -> list[str]:
+def _encode_gzip(body: bytes) -> bytes:
+    return gzip.compress(body, mtime=0)
+
+
+def _encode_brotli(body: bytes) -> bytes:
+    import brotli
+
+    result: bytes = brotli.compress(body)
+    return result
+
+
+def _encode_zstd(body: bytes) -> bytes:
+    import zstandard
+
+    result: bytes = zstandard.ZstdCompressor().compress(body)
+    return result
+
+
+_ENCODERS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": _encode_gzip,
+    "x-gzip": _encode_gzip,
+    "deflate": zlib.compress,
+    "br": _encode_brotli,
+    "zstd": _encode_zstd,
+}
+
+
+def content_codings(headers: Headers) -> list[str]:
+    """The Content-Encoding codings in the order they were applied, without `identity`."""
     codings: list[str] = []
     for value in headers.get_all("Content-Encoding"):
         codings.extend(c.strip().lower() for c in value.split(","))
@@ -93,7 +121,7 @@ def decode_body(body: bytes, headers: Headers) -> tuple[bytes, Headers]:
     Codings are undone in reverse order of application. When one cannot be undone (unknown coding,
     missing decoder, corrupt data) the raw bytes and the original headers are kept, so nothing is lost.
     """
-    codings = _content_codings(headers)
+    codings = content_codings(headers)
     if not codings or not body:
         return body, headers
     decoded = body
@@ -109,6 +137,20 @@ def decode_body(body: bytes, headers: Headers) -> tuple[bytes, Headers]:
     return decoded, fixed
 
 
+def encode_body(body: bytes, codings: list[str]) -> bytes | None:
+    """`body` with `codings` applied in order (a decoded body made to travel as it came);
+    None when one of them cannot be applied (unknown coding, encoder not installed)."""
+    for coding in codings:
+        encoder = _ENCODERS.get(coding)
+        if encoder is None:
+            return None
+        try:
+            body = encoder(body)
+        except ImportError:
+            return None
+    return body
+
+
 def decode_stored_body(body: bytes, headers: Headers) -> tuple[bytes, Headers]:
     """`decode_body` for a body read from a cassette.
 
@@ -117,7 +159,7 @@ def decode_stored_body(body: bytes, headers: Headers) -> tuple[bytes, Headers]:
     practice). A binary one is kept with its Content-Encoding, as a corrupt upstream body was recorded.
     """
     decoded, fixed = decode_body(body, headers)
-    if fixed is not headers or not _content_codings(headers) or isinstance(body_to_yaml(body), bytes):
+    if fixed is not headers or not content_codings(headers) or isinstance(body_to_yaml(body), bytes):
         return decoded, fixed
     plain = Headers(headers.items())
     plain.remove("Content-Encoding")

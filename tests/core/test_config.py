@@ -33,6 +33,29 @@ def test_precedence_flag_then_env_then_file_then_default(tmp_path: Path, monkeyp
     assert effective_sandbox_listen(tmp_path, monkeypatch, flag, env) == "127.0.0.1:9300 seed=7"
 
 
+@pytest.mark.parametrize("command", ["run", "record", "replay"])
+def test_url_rewriting_is_on_unless_the_file_the_environment_or_a_flag_turns_it_off(
+    tmp_path: Path, monkeypatch, command: str
+):
+    seen: list[bool] = []
+    monkeypatch.setattr("proxy.cli.serve_proxy", lambda *a, rewrite_urls, **kw: seen.append(rewrite_urls))
+    monkeypatch.chdir(tmp_path)
+    cassette = tmp_path / "c.yaml"
+    cassette.write_text("")
+    args = [command] if command == "run" else [command, str(cassette), "--upstream", "http://127.0.0.1:9000"]
+
+    def rewrite(*extra: str, env: dict[str, str] | None = None) -> bool:
+        result = CliRunner().invoke(main, [*args, *extra], env=env)
+        assert result.exit_code == 0, result.output
+        return seen.pop()
+
+    assert rewrite() is True
+    (tmp_path / "tmproxy.yaml").write_text("rewrite_urls: false\n")
+    assert rewrite() is False
+    assert rewrite(env={"TMPROXY_REWRITE_URLS": "true"}) is True
+    assert rewrite("--no-rewrite-urls", env={"TMPROXY_REWRITE_URLS": "true"}) is False
+
+
 def test_config_file_can_be_named_by_flag_or_env(tmp_path: Path, monkeypatch):
     other = tmp_path / "team.yaml"
     other.write_text("sandbox:\n  seed: 42\n")

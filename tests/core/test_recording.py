@@ -40,10 +40,36 @@ def test_upstream_is_inferred_only_from_a_single_host():
         infer_upstream([])
 
 
-def test_rebase_moves_url_and_host_header_only():
+def test_rebase_moves_url_and_host_header_and_no_other_header():
     sandboxed = exchange("GET", "/x?a=1", headers={"Host": "127.0.0.1:9000", "X-Keep": "yes"})
     moved = rebase_exchange(sandboxed, "https://app.ticketmaster.com")
     assert moved.request.url == "https://app.ticketmaster.com/x?a=1"
     assert moved.request.headers.get("Host") == "app.ticketmaster.com"
     assert moved.request.headers.get("X-Keep") == "yes"
     assert sandboxed.request.headers.get("Host") == "127.0.0.1:9000"
+
+
+def test_rebase_moves_the_urls_at_the_old_origin_that_the_exchange_carries():
+    polling = "/partners/v1/polling/cart/POST/t?apikey=REDACTED&cart_id=c1"
+    sandboxed = rebase_exchange(
+        exchange(
+            "POST",
+            "/partners/v1/events/E/cart",
+            headers={"Referer": "http://127.0.0.1:9000/page"},
+            status=202,
+            response_body={
+                "polling_url": f"http://127.0.0.1:9000{polling}",
+                "doc": "https://elsewhere.example/d",
+            },
+            response_headers={"Location": "http://127.0.0.1:9000/x"},
+        ),
+        "http://127.0.0.1:9000",
+    )
+    moved = rebase_exchange(sandboxed, "https://app.ticketmaster.com")
+    assert moved.request.headers.get("Referer") == "https://app.ticketmaster.com/page"
+    assert moved.response is not None
+    assert moved.response.json() == {
+        "polling_url": f"https://app.ticketmaster.com{polling}",
+        "doc": "https://elsewhere.example/d",
+    }
+    assert moved.response.headers.get("Location") == "https://app.ticketmaster.com/x"

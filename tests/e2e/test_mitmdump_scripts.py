@@ -20,10 +20,11 @@ MITMDUMP_READY = re.compile(r"listening at (?P<url>[\d.]+:\d+)")
 
 
 @pytest.mark.skipif(MITMDUMP is None, reason="mitmdump is not installed beside this Python")
-def test_mitmdump_with_the_fan_session_and_recorder_scripts(sandbox, tmp_path: Path):
+def test_mitmdump_with_the_url_rewrite_fan_session_and_recorder_scripts(sandbox, tmp_path: Path):
     cassette = tmp_path / "mitmdump.yaml"
     command = [
         str(MITMDUMP),
+        "-s", str(ADDONS / "url_rewrite.py"),
         "-s", str(ADDONS / "fan_session.py"),
         "-s", str(ADDONS / "recorder.py"),
         "--set", "tm_sid=inject",
@@ -36,9 +37,14 @@ def test_mitmdump_with_the_fan_session_and_recorder_scripts(sandbox, tmp_path: P
         client = SandboxClient(f"http://{mitmdump.url}")
         offer = resale_offer(client.top_picks(selection="resale"))
         assert client.reserve([{"id": offer["ticketId"], "quantity": 1}]).status_code == 200
+        accepted = client.reserve([{"id": offer["ticketId"], "quantity": 1}], poll=True)
+        polling_url = accepted.json()["polling_url"]
+        assert polling_url.startswith(f"http://{mitmdump.url}/partners/v1/polling/")
+        assert client.follow(polling_url).status_code == 200
     reserve = next(r for r in sandbox.requests() if r["method"] == "POST")
     assert reserve["headers"].get("X-TM-SESSION-SID")
-    assert len(load_cassette(cassette).exchanges) == 2
+    recorded = load_cassette(cassette).exchanges
+    assert len(recorded) == 4 and recorded[-1].request.url.startswith(f"{sandbox.url}/partners/v1/polling/")
 
 
 @pytest.mark.skipif(MITMDUMP is None, reason="mitmdump is not installed beside this Python")
