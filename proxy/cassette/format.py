@@ -51,8 +51,25 @@ def _decode_brotli(body: bytes) -> bytes:
     return result
 
 
+def _zstd_codec() -> Any:
+    """The standard library's zstd (3.14) or its backport, which mitmproxy 12 ships; None without them."""
+    try:
+        from compression import zstd  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        try:
+            from backports import zstd  # type: ignore[import-not-found, no-redef, unused-ignore]
+        except ImportError:
+            return None
+    return zstd
+
+
 def _decode_zstd(body: bytes) -> bytes:
-    import zstandard  # imported lazily: optional, shipped with mitmproxy
+    """Imported lazily: optional. mitmproxy 11 ships `zstandard`, mitmproxy 12 `backports.zstd`."""
+    codec = _zstd_codec()
+    if codec is not None:
+        decoded: bytes = codec.decompress(body)
+        return decoded
+    import zstandard
 
     # A decompressobj also handles frames that do not record their content size.
     result: bytes = zstandard.ZstdDecompressor().decompressobj().decompress(body)
@@ -80,6 +97,10 @@ def _encode_brotli(body: bytes) -> bytes:
 
 
 def _encode_zstd(body: bytes) -> bytes:
+    codec = _zstd_codec()
+    if codec is not None:
+        encoded: bytes = codec.compress(body)
+        return encoded
     import zstandard
 
     result: bytes = zstandard.ZstdCompressor().compress(body)
