@@ -12,16 +12,17 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 
 class Headers:
     """An ordered, case-insensitive multi-map of header fields, as they travelled."""
 
-    __slots__ = ("_fields",)
+    __slots__ = ("_fields", "_by_name")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields: list[tuple[str, str]] = [(str(k), str(v)) for k, v in fields]
+        self._by_name: dict[str, list[str]] | None = None
 
     @classmethod
     def from_mapping(cls, mapping: dict[str, Any]) -> Headers:
@@ -32,16 +33,21 @@ class Headers:
             fields.extend((name, str(v)) for v in values)
         return cls(fields)
 
+    def _index(self) -> dict[str, list[str]]:
+        """Values by lower-cased name, made on the first lookup: every rule asks for a few headers."""
+        if self._by_name is None:
+            index: dict[str, list[str]] = {}
+            for k, v in self._fields:
+                index.setdefault(k.lower(), []).append(v)
+            self._by_name = index
+        return self._by_name
+
     def get(self, name: str, default: str | None = None) -> str | None:
-        lname = name.lower()
-        for k, v in self._fields:
-            if k.lower() == lname:
-                return v
-        return default
+        values = self._index().get(name.lower())
+        return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
-        lname = name.lower()
-        return [v for k, v in self._fields if k.lower() == lname]
+        return list(self._index().get(name.lower(), ()))
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
@@ -54,6 +60,7 @@ class Headers:
     def remove(self, name: str) -> None:
         lname = name.lower()
         self._fields = [(k, v) for k, v in self._fields if k.lower() != lname]
+        self._by_name = None
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._fields)
@@ -107,17 +114,25 @@ class Request:
     body: bytes = b""
     _parsed: ParsedBody = field(default_factory=lambda: ParsedBody(), init=False, repr=False, compare=False)
 
+    _split: tuple[str, SplitResult] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _parts(self) -> SplitResult:
+        """The URL split once (for the URL it was split from): every rule asks for the path."""
+        if self._split is None or self._split[0] is not self.url:
+            self._split = (self.url, urlsplit(self.url))
+        return self._split[1]
+
     @property
     def path(self) -> str:
-        return urlsplit(self.url).path
+        return self._parts().path
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).hostname or ""
+        return self._parts().hostname or ""
 
     @property
     def query(self) -> list[tuple[str, str]]:
-        return parse_qsl(urlsplit(self.url).query, keep_blank_values=True)
+        return parse_qsl(self._parts().query, keep_blank_values=True)
 
     def query_param(self, name: str) -> str | None:
         for k, v in self.query:
@@ -159,6 +174,8 @@ class Exchange:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     fan: dict[str, str] | None = None
     """The fan's key digests by kind (see proxy.fans), once known: recorded, since redaction hides tokens."""
+    known_fan: Any = field(default=None, init=False, repr=False, compare=False)
+    """`proxy.fans.fan_of`'s answer for the `fan` record it was made from (every rule asks)."""
 
     @property
     def finished_at(self) -> float:

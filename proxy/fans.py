@@ -144,4 +144,8 @@ def fan_of(exchange: Exchange, spec: FanKeySpec | None) -> Fan:
     """
     if exchange.fan is None:
         exchange.fan = identify_fan(exchange.request, exchange.client_host, spec).to_record()
-    return recorded_fan(exchange.fan, exchange.client_host)
+    known = exchange.known_fan
+    if not (isinstance(known, tuple) and known[0] is exchange.fan):
+        known = exchange.known_fan = (exchange.fan, recorded_fan(exchange.fan, exchange.client_host))
+    fan: Fan = known[1]
+    return fan
