@@ -76,4 +76,7 @@ def make_response(response: Response) -> http.Response:
     fields = [
         (k.encode("latin-1", "replace"), v.encode("utf-8", "surrogateescape")) for k, v in response.headers
     ]
-    return http.Response.make(response.status, response.body, fields)
+    made = http.Response.make(response.status, response.body, fields)
+    if response.reason:  # mitmproxy knows no phrase for some codes (429)
+        made.reason = response.reason
+    return made

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
 
-from .audit.partner_api import cart_id_of, is_cart_path, is_oauth_call, reserved_cart_id
+from .audit.partner_api import FAULT_HEADER, cart_id_of, is_cart_path, is_oauth_call, reserved_cart_id
 from .clock import to_epoch_ms
 from .exchange import Headers, Request, Response
 from .replay import shift_session_document
@@ -52,7 +52,6 @@ from .ticketmaster import (
     top_picks_event,
 )
 
-FAULT_HEADER = "X-Tmproxy-Fault"
 POLL_KEPT_S = 300.0
 """A polling url nobody fetched is forgotten after this long: Ticketmaster holds a cart 299 s."""
 
@@ -423,8 +422,3 @@ def _marked(response: Response, kind: FaultKind) -> Response:
     if "Content-Length" in headers:
         headers.set("Content-Length", str(len(response.body)))
     return replace(response, headers=headers)
-
-
-def injected_kind(response: Response | None) -> str | None:
-    """The fault tmproxy injected into an answer, from its header; None for upstream's own answer."""
-    return response.headers.get(FAULT_HEADER) if response is not None else None

@@ -15,6 +15,7 @@ from ..exchange import Exchange
 from ..findings import Finding, Severity
 from ..sessions import SessionTable
 from ..ticketmaster import offer_prices, resale_sid, top_picks_event
+from .partner_api import injected_fault
 
 
 class Rule:
@@ -66,9 +67,12 @@ class AuditEngine:
         return self._collect(rule.on_request(exchange, self.sessions) for rule in self.rules)
 
     def response(self, exchange: Exchange) -> list[Finding]:
-        """Learn from a response, then judge it."""
+        """Learn from a response, then judge it (an injected answer only by the rules about the partner)."""
         self._learn_session(exchange)
-        return self._collect(rule.on_response(exchange, self.sessions) for rule in self.rules)
+        rules = self.rules
+        if injected_fault(exchange.response) is not None:
+            rules = [rule for rule in rules if rule.id not in TICKETMASTER_ANSWER_RULES]
+        return self._collect(rule.on_response(exchange, self.sessions) for rule in rules)
 
     def finish(self) -> list[Finding]:
         """End of traffic: rules about what never happened (abandoned carts) speak now."""
@@ -108,6 +112,10 @@ def traffic_events(exchanges: Iterable[Exchange]) -> Iterator[tuple[bool, Exchan
     for _, _, _, is_response, ex in events:
         yield is_response, ex
 
+
+TICKETMASTER_ANSWER_RULES = frozenset({"session-expired"})
+"""Rules that judge Ticketmaster's answer itself rather than the partner: an answer tmproxy injected
+(`--fault`, marked by its `X-Tmproxy-Fault` header) is not Ticketmaster's, so they never see one."""
 
 REDACTION_HIDES = frozenset({"unencrypted-card"})
 """Rules whose evidence redaction removes from a recording: a plain card number is stored as REDACTED."""

@@ -23,6 +23,8 @@ RATELIMIT_EXPIRY_HEADER = "Ratelimit-Expiry"
 RETRY_AFTER_HEADER = "Retry-After"
 DEFAULT_QUOTA_WINDOW_S = 60.0
 """Without Ratelimit-Expiry or Retry-After, a 429 blocks for one minute: the quota is per minute."""
+FAULT_HEADER = "X-Tmproxy-Fault"
+"""Names the fault on an answer tmproxy injected (`--fault`, see `proxy.faults`)."""
 
 _OAUTH_TOKEN_PATH = re.compile(r"/oauth/token/?$", re.IGNORECASE)
 _PLAIN_CARD_NUMBER = re.compile(r"^\d{12,19}$")
@@ -36,6 +38,11 @@ T = TypeVar("T")
 def is_redacted(value: str) -> bool:
     """True for a value that a redacting recorder replaced: empty, or starting with the placeholder."""
     return not value.strip() or value.strip().upper().startswith(PLACEHOLDER)
+
+
+def injected_fault(response: Response | None) -> str | None:
+    """The fault tmproxy injected into an answer; None for the upstream's own answer."""
+    return response.headers.get(FAULT_HEADER) if response is not None else None
 
 
 def is_cart_path(path: str) -> bool:

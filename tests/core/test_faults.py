@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from traffic import EVENT, SID, T0, exchange, top_picks_body
 
+from proxy.audit.partner_api import FAULT_HEADER
 from proxy.exchange import Request, Response
 from proxy.faults import (
-    FAULT_HEADER,
     POLL_KEPT_S,
     FaultInjector,
     FaultKind,
@@ -114,7 +114,7 @@ def test_a_route_gets_the_same_faults_however_other_calls_interleave():
     payment = [call("PUT", f"{CART}/payment") for _ in range(30)]
     alone = decisions(injector("concurrent:0.5", seed=3), shipping)
     interleaved = decisions(
-        injector("concurrent:0.5", seed=3), [r for pair in zip(payment, shipping) for r in pair]
+        injector("concurrent:0.5", seed=3), [r for pair in zip(payment, shipping, strict=True) for r in pair]
     )
     assert interleaved[1::2] == alone
 
