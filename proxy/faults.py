@@ -33,15 +33,21 @@ from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
 
-from .audit.partner_api import FAULT_HEADER, cart_id_of, is_cart_path, is_oauth_call, reserved_cart_id
+from .audit.partner_api import (
+    FAULT_HEADER,
+    announces_expired_session,
+    cart_id_of,
+    is_cart_path,
+    is_oauth_call,
+    named_session,
+    reserved_cart_id,
+)
 from .clock import to_epoch_ms
 from .exchange import Headers, Request, Response
 from .replay import shift_session_document
 from .sandbox.errors import SandboxError, concurrent_cart_call, ticketing_system_down
 from .sandbox.quota import DEFAULT_QUOTA, QuotaStatus, quota_fault
 from .ticketmaster import (
-    SESSION_EXPIRED_MESSAGE,
-    SESSION_HEADER,
     is_availability_path,
     is_polling_path,
     mark_session_renewed,
@@ -347,9 +353,8 @@ class FaultInjector:
         renewed once; the renewal lasts."""
         if top_picks_event(request.path) is None or response.status != 200:
             return None
-        named = {v.strip() for v in request.headers.get_all(SESSION_HEADER) if v.strip()}
-        sid = named.pop() if len(named) == 1 else None
-        if sid is None or sid in self._renewed or SESSION_EXPIRED_MESSAGE.encode() in response.body:
+        sid = named_session(request)
+        if sid is None or sid in self._renewed or announces_expired_session(response):
             return None
         answered = resale_sid(response.json())
         if (

@@ -11,6 +11,7 @@ from ..engine import Rule
 from .cart import AbandonedCart, CommitNotPut, ConcurrentCartCalls, PollingTooFast
 from .fan_session import PriceMismatch, SessionExpired, SidExpired, SidMalformed, SidMissing, SidUnknown
 from .quota import RateLimitRetry
+from .reactions import NoBackoffAfter503, PollingAbandoned, StalePriceAfterExpiry
 from .security import ExpiredAccessToken, SecretInRecording, UnencryptedCard
 
 RULE_CLASSES: list[type[Rule]] = [
@@ -25,6 +26,9 @@ RULE_CLASSES: list[type[Rule]] = [
     CommitNotPut,
     PollingTooFast,
     RateLimitRetry,
+    PollingAbandoned,
+    NoBackoffAfter503,
+    StalePriceAfterExpiry,
     UnencryptedCard,
     ExpiredAccessToken,
     SecretInRecording,
