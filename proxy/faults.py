@@ -225,6 +225,7 @@ class FaultInjector:
         self._quota_until: dict[str, float] = {}
         self._polls: dict[str, _PendingPoll] = {}
         self._renewed: set[str] = set()
+        self._polled = 0  # polling urls given: their tokens follow from the seed, as the faults do
         self.answers_requests = bool(self._active.keys() & {*_REQUEST_KINDS, FaultKind.POLLING})
         self.rewrites_answers = bool(self._active.keys() & _RESPONSE_KINDS)
 
@@ -276,7 +277,7 @@ class FaultInjector:
         if until is None:
             if not self._chance(FaultKind.QUOTA, request):
                 return None
-            until = self._quota_until[holder] = now + spec.reset
+            until = self._quota_until[holder] = to_epoch_ms(now + spec.reset) / 1000  # as the header says
         status = QuotaStatus(allowed=spec.allowed, available=0, expiry_ms=to_epoch_ms(until), exceeded=True)
         response = _json_response(429, quota_fault(apikey), FaultKind.QUOTA, status.headers())
         return Injected(FaultKind.QUOTA, response, f"429 quota exceeded for {until - now:.3g}s more")
@@ -337,7 +338,10 @@ class FaultInjector:
         now = self.clock()
         for token in [t for t, p in self._polls.items() if now - p.created_at > POLL_KEPT_S]:
             del self._polls[token]
-        token = secrets.token_hex(16).upper()
+        self._polled += 1
+        token = (
+            hashlib.blake2b(f"{self.seed}|poll|{self._polled}".encode(), digest_size=16).hexdigest().upper()
+        )
         cart_id = reserved_cart_id(response.json()) or cart_id_of(request)
         apikey = request.query_param("apikey")
         url = polling_url(origin, request.path, request.method, token, apikey, cart_id)
