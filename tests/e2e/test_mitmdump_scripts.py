@@ -58,3 +58,28 @@ def test_mitmdump_replays_a_shipped_cassette_offline():
         client = SandboxClient(f"http://{mitmdump.url}")
         assert client.top_picks(selection="resale").status_code == 200
         assert client.top_picks(quantity=9).status_code == 404
+
+
+@pytest.mark.skipif(MITMDUMP is None, reason="mitmdump is not installed beside this Python")
+def test_mitmdump_with_the_fault_scripts_around_the_fan_session_one(sandbox):
+    command = [
+        str(MITMDUMP),
+        "-s", str(ADDONS / "fault_rewrites.py"),
+        "-s", str(ADDONS / "fan_session.py"),
+        "-s", str(ADDONS / "faults.py"),
+        "--set", "tm_faults=polling:1,wait=0",
+        "--mode", f"reverse:{sandbox.url}",
+        "--listen-host", "127.0.0.1",
+        "--listen-port", "0",
+    ]  # fmt: skip
+    with running(command, MITMDUMP_READY) as mitmdump:
+        client = SandboxClient(f"http://{mitmdump.url}")
+        offer = resale_offer(client.top_picks(selection="resale"))
+        accepted = client.reserve([{"id": offer["ticketId"], "quantity": 1}])
+        assert accepted.status_code == 202
+        assert accepted.json()["polling_url"].startswith(
+            f"http://{mitmdump.url}/partners/v1/polling/cart/POST/"
+        )
+        reserved = client.follow(accepted.json()["polling_url"])
+        assert reserved.status_code == 200 and reserved.json()["cart_id"] == accepted.json()["cart_id"]
+    assert "[fault:polling]" in mitmdump.stderr_text + mitmdump.stdout
