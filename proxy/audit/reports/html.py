@@ -122,7 +122,7 @@ def _timeline(rows: list[tuple[int, Exchange]], findings_of: dict[str, list[Find
 
 
 def _exchange_rows(n: int, exchange: Exchange, origin: float, found: Sequence[Finding]) -> list[str]:
-    request, response = exchange.request, exchange.response
+    request = exchange.request
     url = masked_url(request.url)
     worst = max((f.severity for f in found), default=None)
     css = f' class="flagged {worst}"' if worst is not None else ""
