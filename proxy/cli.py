@@ -14,7 +14,7 @@ from . import __version__
 from .audit.cli import audit_command
 from .cassette import CassetteError, load_cassette
 from .config import CONFIG_ENV, CONFIG_FILE, Config, ConfigError, load_config
-from .faults import FAULT_SYNTAX, FaultSpecError, parse_faults
+from .faults import FAULT_SYNTAX, FaultSpecError, parse_faults, rewrites_answers
 from .netaddr import ListenAddressError, check_exposure, parse_listen, url_host, warn_if_exposed
 from .recording import CassettePlan, OnMiss, RecordMode, UpstreamUnknownError, infer_upstream
 from .ticketmaster import DEFAULT_UPSTREAM
@@ -392,9 +392,11 @@ def serve_proxy(
     addons: list[Any] = [UpstreamTimeout(), fan_session, replayer, recorder]
     if faults:
         # the rules must judge the partner on what it got: changed answers before they learn them,
-        # the proxy's own answers after they judged the request
+        # the proxy's own answers after they judged the request. mitmproxy calls every addon on every
+        # event, so the rewriting one comes only when a fault may rewrite.
         options.update(tm_faults=list(faults), tm_fault_seed=fault_seed)
-        addons[1:2] = [FaultRewrites(), fan_session, fault_answers]
+        rewrites = [FaultRewrites()] if rewrites_answers(parse_faults(faults)) else []
+        addons[1:2] = [*rewrites, fan_session, fault_answers]
     try:
         asyncio.run(serve(settings, addons, announce_listening, options))
     except ProxyStartError as exc:

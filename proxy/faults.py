@@ -227,7 +227,7 @@ class FaultInjector:
         self._renewed: set[str] = set()
         self._polled = 0  # polling urls given: their tokens follow from the seed, as the faults do
         self.answers_requests = bool(self._active.keys() & {*_REQUEST_KINDS, FaultKind.POLLING})
-        self.rewrites_answers = bool(self._active.keys() & _RESPONSE_KINDS)
+        self.rewrites_answers = rewrites_answers(self.specs)
 
     def describe(self) -> str:
         return " ".join(str(spec) for spec in self.specs) + f" (seed {self.seed})"
@@ -398,6 +398,11 @@ class FaultInjector:
 
 _REQUEST_KINDS = (FaultKind.QUOTA, FaultKind.NITERUN, FaultKind.CONCURRENT)
 _RESPONSE_KINDS = frozenset({FaultKind.POLLING, FaultKind.SESSION_EXPIRY, FaultKind.SLOW})
+
+
+def rewrites_answers(specs: Iterable[FaultSpec]) -> bool:
+    """Whether these faults may hold or change upstream's answers (else the proxy needs no addon for it)."""
+    return any(spec.rate > 0 and spec.kind in _RESPONSE_KINDS for spec in specs)
 
 
 def _hits(kind: FaultKind, request: Request) -> bool:
