@@ -93,7 +93,10 @@ def update_message(message: http.Message, changed: Request | Response) -> None:
 
 
 def make_response(response: Response) -> http.Response:
-    return http.Response.make(response.status, response.body, _header_fields(response.headers))
+    made = http.Response.make(response.status, response.body, _header_fields(response.headers))
+    if response.reason:  # mitmproxy knows no phrase for some codes (429)
+        made.reason = response.reason
+    return made
 
 
 def _header_fields(headers: Headers) -> list[tuple[bytes, bytes]]:

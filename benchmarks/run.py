@@ -4,8 +4,9 @@
     python benchmarks/run.py --quick --json bench.json    # fewer and shorter rounds, under 2 minutes
 
 Prints a table (figure, target, measured, met?) and writes every number to `--json`. Sections
-(`--only live,cassette,recording,audit,memory`):
+(`--only live,faults,cassette,recording,audit,memory`):
 
+- faults: `tmproxy run` with every `--fault` kind at rate 0 against without (figure 10), the same way.
 - live: throughput under wrk (or aiohttp) through `tmproxy run --sid validate`, `tmproxy record`,
   `tmproxy replay` (10,000- and 10-interaction cassettes) and bare `mitmdump` in reverse mode, all in
   front of one nginx (or a small asyncio server), in interleaved rounds whose order rotates; each
@@ -45,7 +46,7 @@ import bench_audit  # noqa: E402
 import bench_cassette  # noqa: E402
 import bench_live as live  # noqa: E402
 
-SECTIONS = ("live", "cassette", "recording", "audit", "memory")
+SECTIONS = ("live", "faults", "cassette", "recording", "audit", "memory")
 SLICE_S = 1.0  # live: one wrk run
 
 
@@ -203,26 +204,7 @@ def run_live(report: Report, mode: Mode, workdir: Path, cores: live.Cores, pytho
         )
         direct = load.run(upstream.url, calls_large, mode.seconds)
         section["upstream_direct_rps"] = direct.rps
-        if mode.warmup:
-            for proc, calls in targets.values():
-                load.run(proc.url, calls, mode.warmup, proc)
-        runs: dict[str, list[live.LoadResult]] = {name: [] for name in targets}
-        names = list(targets)
-        picks = random.Random(7)
-        for round_ in range(mode.rounds):
-            # A round gives each proxy `seconds` of load in one-second slices, taking turns in an order
-            # that rotates from round to round: what disturbs the machine for a while hits them all.
-            order = names[round_ % len(names) :] + names[: round_ % len(names)]
-            slices: dict[str, list[live.LoadResult]] = {name: [] for name in names}
-            for _ in range(max(1, round(mode.seconds / SLICE_S))):
-                for name in order:
-                    proc, calls = targets[name]
-                    if not proc.alive():
-                        raise RuntimeError(f"{name} died: {proc.errors()[-2000:]}")
-                    start = picks.randrange(len(calls))  # each slice starts anywhere in the calls
-                    slices[name].append(load.run(proc.url, calls, SLICE_S, proc, start))
-            for name in names:
-                runs[name].append(live.LoadResult.combined(slices[name]))
+        runs = interleaved_runs(targets, load, mode)
         memory = {
             name: targets[name][0].peak_rss_mb()
             for name in ("replay_large", "replay_small", "run", "mitmdump")
@@ -242,20 +224,11 @@ def run_live(report: Report, mode: Mode, workdir: Path, cores: live.Cores, pytho
     failures = {name: sum(r.non_2xx + r.errors for r in results) for name, results in runs.items()}
     section["non_2xx_or_errors"] = failures
 
-    def ratio(a: str, b: str) -> float | None:
-        return median([x.rps / y.rps for x, y in zip(runs[a], runs[b], strict=True) if y.rps])
-
-    def cpu_ratio(a: str, b: str) -> float | None:
-        """The throughput ratio the proxies' CPU cost per request implies (b's cost / a's)."""
-        pairs = zip(runs[a], runs[b], strict=True)
-        return median([y.cpu_ms_per_request / x.cpu_ms_per_request for x, y in pairs
-                       if x.cpu_ms_per_request and y.cpu_ms_per_request])  # fmt: skip
-
     pairs = [("run", "mitmdump"), ("record", "mitmdump"), ("replay_large", "mitmdump"),
              ("replay_large", "replay_small"), ("run", "null"), ("record", "null"),
              ("replay_large", "null"), ("mitmdump", "null"), ("record", "run")]  # fmt: skip
-    section["ratios"] = {f"{a}/{b}": ratio(a, b) for a, b in pairs}
-    section["cpu_ratios"] = {f"{a}/{b}": cpu_ratio(a, b) for a, b in pairs}
+    section["ratios"] = {f"{a}/{b}": paired_ratio(runs, a, b) for a, b in pairs}
+    section["cpu_ratios"] = {f"{a}/{b}": paired_cpu_ratio(runs, a, b) for a, b in pairs}
     report.sections["live"] = section
     bad = [name for name, count in failures.items() if count]
     if bad:
@@ -279,6 +252,100 @@ def run_live(report: Report, mode: Mode, workdir: Path, cores: live.Cores, pytho
         9, f"peak memory replaying the {n_large:,}-interaction cassette (VmHWM)", "(reported)", peak, " MB",
         note=(f"{peak - base:.0f} MB more than replaying {n_small} interactions; cassette "
               f"{section['cassette_mb']:.1f} MB") if peak is not None and base is not None else "",
+    )  # fmt: skip
+
+
+def interleaved_runs(
+    targets: dict[str, tuple[live.Proc, list[live.Call]]], load: live.Load, mode: Mode
+) -> dict[str, list[live.LoadResult]]:
+    """Each proxy's load results, one per round, after a warm-up.
+
+    A round gives each proxy `seconds` of load in one-second slices, taking turns in an order that
+    rotates from round to round: what disturbs the machine for a while hits them all.
+    """
+    if mode.warmup:
+        for proc, calls in targets.values():
+            load.run(proc.url, calls, mode.warmup, proc)
+    runs: dict[str, list[live.LoadResult]] = {name: [] for name in targets}
+    names = list(targets)
+    picks = random.Random(7)
+    for round_ in range(mode.rounds):
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
+        slices: dict[str, list[live.LoadResult]] = {name: [] for name in names}
+        for _ in range(max(1, round(mode.seconds / SLICE_S))):
+            for name in order:
+                proc, calls = targets[name]
+                if not proc.alive():
+                    raise RuntimeError(f"{name} died: {proc.errors()[-2000:]}")
+                start = picks.randrange(len(calls))  # each slice starts anywhere in the calls
+                slices[name].append(load.run(proc.url, calls, SLICE_S, proc, start))
+        for name in names:
+            runs[name].append(live.LoadResult.combined(slices[name]))
+    return runs
+
+
+def paired_ratio(runs: dict[str, list[live.LoadResult]], a: str, b: str) -> float | None:
+    """The median over rounds of a's throughput over b's within the round."""
+    return median([x.rps / y.rps for x, y in zip(runs[a], runs[b], strict=True) if y.rps])
+
+
+def paired_cpu_ratio(runs: dict[str, list[live.LoadResult]], a: str, b: str) -> float | None:
+    """The throughput ratio the proxies' CPU cost per request implies (b's cost / a's)."""
+    pairs = zip(runs[a], runs[b], strict=True)
+    return median([y.cpu_ms_per_request / x.cpu_ms_per_request for x, y in pairs
+                   if x.cpu_ms_per_request and y.cpu_ms_per_request])  # fmt: skip
+
+
+EVERY_FAULT_AT_RATE_0 = [
+    arg
+    for spec in ("quota:0", "polling:0", "niterun:0", "concurrent:0", "session-expiry:0", "slow:1,rate=0")
+    for arg in ("--fault", spec)
+]
+
+
+def run_faults(report: Report, mode: Mode, workdir: Path, cores: live.Cores, python_load: bool) -> None:
+    """Figure 10: `tmproxy run` with every `--fault` kind given at rate 0 against without `--fault`,
+    beside a second plain `run` whose ratio to the first shows how far the machine's noise goes."""
+    calls = live.partner_calls(mode.replay_large)
+    confdir = workdir / "mitmproxy-conf"
+    with live.Processes(workdir, cores) as procs:
+        upstream, upstream_kind = procs.start_upstream(time.time())
+        load = live.Load(workdir, cores, mode.connections, force_python=python_load)
+        plain = ["run", "--upstream", upstream.url, "--sid", "validate"]
+        targets = {
+            "run": (procs.start_tmproxy("run", plain, confdir), calls),
+            "run_again": (procs.start_tmproxy("run-again", plain, confdir), calls),  # the noise floor
+            "run_faults_rate_0": (
+                procs.start_tmproxy(
+                    "run-faults", [*plain, *EVERY_FAULT_AT_RATE_0, "--fault-seed", "1"], confdir
+                ),
+                calls,
+            ),
+        }
+        runs = interleaved_runs(targets, load, mode)
+        summaries = {}
+        for name, (proc, _) in targets.items():
+            proc.stop()
+            summaries[name] = summary_lines(proc.output())
+    ratio = paired_ratio(runs, "run_faults_rate_0", "run")
+    by_cpu = paired_cpu_ratio(runs, "run_faults_rate_0", "run")
+    control = paired_ratio(runs, "run_again", "run")
+    report.sections["faults"] = {
+        "load_generator": load.tool,
+        "upstream": upstream_kind,
+        "fault_args": EVERY_FAULT_AT_RATE_0,
+        "runs": {name: [{**asdict(r), "rps": r.rps} for r in results] for name, results in runs.items()},
+        "median_rps": {name: median([r.rps for r in results]) for name, results in runs.items()},
+        "ratio": ratio,
+        "cpu_ratio": by_cpu,
+        "control_ratio": control,
+        "summaries": summaries,
+    }
+    report.figure(
+        10, "tmproxy run with every --fault at rate 0 / without --fault (throughput)", ">= 0.95", ratio,
+        met=_at_least(ratio, 0.95),
+        note=(f"by CPU cost per request: {by_cpu:.3f}; two identical `run` proxies, the same way: {control:.3f}"
+              if by_cpu is not None and control is not None else ""),
     )  # fmt: skip
 
 
@@ -410,6 +477,11 @@ def print_report(report: Report, out: Callable[[str], None] = print) -> None:
             found = [line for line in lines if line.startswith(("findings:", "replay:", "recorded:"))]
             if found:
                 out(f"  {name}: " + "; ".join(found))
+    faults_section = report.sections.get("faults")
+    if faults_section:
+        rates = ", ".join(f"{name} {rps:,.0f}" for name, rps in faults_section["median_rps"].items())
+        out(f"\nfaults: {faults_section['load_generator']}, upstream {faults_section['upstream']}; "
+            f"median req/s: {rates}")  # fmt: skip
     for note in report.notes:
         out(f"note: {note}")
 
@@ -436,9 +508,11 @@ def main(argv: list[str] | None = None) -> int:
     report = Report(mode, command.strip())
     started = time.monotonic()
     with live.workspace(args.keep) as workdir:
+        cores = live.Cores() if args.no_pin else live.Cores.split()
         if "live" in sections:
-            cores = live.Cores() if args.no_pin else live.Cores.split()
             run_live(report, mode, workdir, cores, args.python_load)
+        if "faults" in sections:
+            run_faults(report, mode, workdir, cores, args.python_load)
         if "cassette" in sections:
             run_cassette(report, mode, workdir)
         if "recording" in sections:

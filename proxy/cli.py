@@ -14,6 +14,7 @@ from . import __version__
 from .audit.cli import audit_command, check_fan_key
 from .cassette import CassetteError, load_cassette
 from .config import CONFIG_ENV, CONFIG_FILE, Config, ConfigError, load_config
+from .faults import FAULT_SYNTAX, FaultSpecError, parse_faults, rewrites_answers
 from .netaddr import ListenAddressError, check_exposure, parse_listen, url_host, warn_if_exposed
 from .recording import CassettePlan, OnMiss, RecordMode, UpstreamUnknownError, infer_upstream
 from .ticketmaster import DEFAULT_UPSTREAM
@@ -44,6 +45,14 @@ def listen_address(default_port: int) -> Callable[[click.Context, click.Paramete
             raise click.BadParameter(str(exc)) from None
 
     return convert
+
+
+def fault_specs(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        parse_faults(value)
+    except FaultSpecError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def proxy_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -115,6 +124,25 @@ def proxy_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Reverse mode: the upstream's absolute URLs in responses (polling_url, Location) "
             "point at the proxy, so the app keeps coming through it.",
+        ),
+        option(
+            "--fault",
+            "faults",
+            env="FAULT",
+            multiple=True,
+            callback=fault_specs,
+            metavar="KIND[:RATE]",
+            help=f"Inject a Ticketmaster fault (repeatable): {FAULT_SYNTAX}, KIND one of quota, polling, "
+            "niterun, concurrent, session-expiry, slow; RATE the share of the calls it applies to "
+            "(0 to 1, default 1). See docs/faults.md.",
+        ),
+        option(
+            "--fault-seed",
+            env="FAULT_SEED",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Seed for --fault: the same seed injects the same faults on the same traffic "
+            "(default: a new seed, shown at start and in the summary).",
         ),
         click.option("-v", "--verbose", is_flag=True, help="Also show mitmproxy's own log."),
     ]
@@ -340,6 +368,8 @@ def serve_proxy(
     allow_remote: bool,
     rewrite_urls: bool,
     verbose: bool,
+    faults: tuple[str, ...] = (),
+    fault_seed: int | None = None,
     cassette: Path | None = None,
     plan: CassettePlan | None = None,
     record_as: str = "",
@@ -347,6 +377,7 @@ def serve_proxy(
 ) -> None:
     """Run the proxy with tmproxy's addons until SIGINT/SIGTERM, then print the summary."""
     from addons.fan_session import FanSession
+    from addons.faults import FaultAnswers, FaultRewrites
     from addons.recorder import Recorder
     from addons.replayer import Replayer
     from addons.upstream_timeout import UpstreamTimeout
@@ -362,7 +393,7 @@ def serve_proxy(
         confdir=confdir,
         ssl_insecure=ssl_insecure,
     )
-    fan_session, replayer, recorder = FanSession(), Replayer(), Recorder()
+    fan_session, replayer, recorder, fault_answers = FanSession(), Replayer(), Recorder(), FaultAnswers()
     options: dict[str, Any] = {
         "tm_sid": sid,
         "tm_fan_key": fan_key,
@@ -379,13 +410,20 @@ def serve_proxy(
     warn_if_exposed(settings.listen_host, "the proxy")
     install_console_logging(verbose)
     addons: list[Any] = [UpstreamTimeout(), fan_session, replayer, recorder]
+    if faults:
+        # the rules must judge the partner on what it got: changed answers before they learn them,
+        # the proxy's own answers after they judged the request. mitmproxy calls every addon on every
+        # event, so the rewriting one comes only when a fault may rewrite.
+        options.update(tm_faults=list(faults), tm_fault_seed=fault_seed)
+        rewrites = [FaultRewrites()] if rewrites_answers(parse_faults(faults)) else []
+        addons[1:2] = [*rewrites, fan_session, fault_answers]
     if rewrite_urls and mode == "reverse":
         addons.insert(0, UrlRewrite())  # first: see addons/url_rewrite.py
     try:
         asyncio.run(serve(settings, addons, announce_listening, options))
     except ProxyStartError as exc:
         raise click.ClickException(str(exc)) from None
-    print_summary(fan_session, replayer, recorder, cassette)
+    print_summary(fan_session, replayer, recorder, cassette, fault_answers)
 
 
 def redaction_options(config: Config) -> dict[str, list[str]]:
@@ -401,8 +439,12 @@ def announce_listening(url: str) -> None:
     print(f"listening on {url}", flush=True)
 
 
-def print_summary(fan_session: Any, replayer: Any, recorder: Any, cassette: Path | None) -> None:
+def print_summary(
+    fan_session: Any, replayer: Any, recorder: Any, cassette: Path | None, fault_answers: Any
+) -> None:
     lines = fan_session.guard.summary().lines()
+    if fault_answers.injector is not None:
+        lines.append(fault_answers.injector.summary_line())
     if replayer.index is not None:
         lines.append(replayer.index.usage().summary_line())
     if cassette is not None and (recorder.recorded or recorder.refused):

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .fans import FanKeySpec
+from .faults import FaultSpecError, parse_faults
 from .netaddr import ListenAddressError, parse_listen
 
 CONFIG_FILE = "tmproxy.yaml"
@@ -88,6 +89,15 @@ def _strings(value: Any) -> Any:
     return value
 
 
+def _faults(value: Any) -> Any:
+    _strings(value)
+    try:
+        parse_faults(value)
+    except FaultSpecError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One key of the file: how to check it, and which command options it sets."""
@@ -111,6 +121,8 @@ SETTINGS: dict[str, Setting] = {
     "confdir": Setting(_text, _proxies("confdir")),
     "allow_remote": Setting(_flag, (*_proxies("allow_remote"), ("sandbox", "allow_remote"))),
     "rewrite_urls": Setting(_flag, _proxies("rewrite_urls")),
+    "faults": Setting(_faults, _proxies("faults")),
+    "fault_seed": Setting(_number(0, integer=True), _proxies("fault_seed")),
     "record.mode": Setting(_choice("once", "new_episodes", "all", "none"), (("record", "record_mode"),)),
     "record.as": Setting(_url, (("record", "record_as"),)),
     "replay.on_miss": Setting(_choice("error", "forward"), (("replay", "on_miss"),)),

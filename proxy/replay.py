@@ -422,14 +422,24 @@ def shift_session_times(body: bytes, now: float) -> bytes:
     returned unchanged.
     """
     document = parse_json(body)
+    if not shift_session_document(document, now):
+        return body
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def shift_session_document(document: Any, now: float) -> bool:
+    """`shift_session_times` on a parsed body, in place; False when it has no usable resaleSid.
+
+    Numbers stay numbers and numeric strings stay strings.
+    """
     sid = resale_sid(document)
     if sid is None:
-        return body
+        return False
     times = document["fanSession"]["resaleSid"]
     start = to_epoch_ms(now)
     times["sessionStartTime"] = _like(times["sessionStartTime"], start)
     times["sessionExpireTime"] = _like(times["sessionExpireTime"], start + sid.expire_ms - sid.start_ms)
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return True
 
 
 def shift_response_session(response: Response, now: float) -> Response:

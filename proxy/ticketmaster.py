@@ -9,16 +9,20 @@ import enum
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, urlencode
 
 SESSION_HEADER = "X-TM-SESSION-SID"
 FORCE_POLLING_HEADER = "X-TM-FORCE-POLLING"
 SESSION_EXPIRED_MESSAGE = "SESSION_HAS_EXPIRED_PRICE_MIGHT_HAVE_CHANGED"
+SESSION_MESSAGE_HEADER = "X-TM-Session-Message"
 DEFAULT_UPSTREAM = "https://app.ticketmaster.com"
 RESALE_TICKET_PREFIX = "resale-"
 
 _TOP_PICKS = re.compile(r"^/top-picks(?:-preprod)?/v1/events/(?P<event>[^/]+)/?$")
 _CART = re.compile(r"^/partners(?:-preprod)?/v1/events/(?P<event>[^/]+)/cart(?P<sub>/[^?]*)?$")
+_AVAILABILITY = re.compile(r"^/partners(?:-preprod)?/v1/events/[^/]+/availability/?$")
 _POLL = re.compile(r"^/partners(?:-preprod)?/v1/polling/")
+_CART_OPERATION = re.compile(r"^/(?P<api>partners(?:-preprod)?)/v1/events/[^/]+/(?P<operation>cart(?:/.*)?)$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -45,6 +49,51 @@ def cart_event(path: str) -> str | None:
 
 def is_polling_path(path: str) -> bool:
     return bool(_POLL.match(path))
+
+
+def is_availability_path(path: str) -> bool:
+    return bool(_AVAILABILITY.match(path))
+
+
+def may_poll(method: str, path: str) -> bool:
+    """A call that Ticketmaster may answer with 202 and a polling url: reserve, choose shipping, commit, release."""
+    kind = classify_cart_call(method, path)
+    if kind is CartCall.SHIPPING:
+        return method.upper() == "PUT"
+    return kind in (CartCall.RESERVE, CartCall.COMMIT, CartCall.RELEASE)
+
+
+def polling_url(
+    origin: str, cart_path: str, method: str, token: str, apikey: str | None, cart_id: str | None
+) -> str:
+    """Where a deferred cart call answers, shaped like the documented
+    `/partners/v1/polling/cart/.../<METHOD>/<token>?apikey=&cart_id=` (UNCONFIRMED beyond the prefix).
+
+    It carries the caller's apikey, as Ticketmaster's does, so the partner can GET it as given.
+    """
+    m = _CART_OPERATION.match(cart_path)
+    api, operation = (m.group("api"), m.group("operation").rstrip("/")) if m else ("partners", "cart")
+    query = urlencode([(k, v) for k, v in (("apikey", apikey), ("cart_id", cart_id)) if v], quote_via=quote)
+    return f"{origin.rstrip('/')}/{api}/v1/polling/{operation}/{method.upper()}/{token}" + (
+        f"?{query}" if query else ""
+    )
+
+
+def polling_answer(url: str, wait: float, cart_id: str | None) -> dict[str, Any]:
+    """The body of a 202: come back to `url` after `wait` seconds (the cart when one is known)."""
+    body: dict[str, Any] = {"polling_url": url, "wait": wait}
+    if cart_id:
+        body["cart_id"] = cart_id
+    return body
+
+
+def mark_session_renewed(body: dict[str, Any]) -> dict[str, str]:
+    """Make a Top Picks body the renewal of an expired session: the message goes where the sandbox
+    puts it (UNCONFIRMED where Ticketmaster does), a top-level `messages` entry; returns the header
+    that also carries it."""
+    messages = body.get("messages")
+    body["messages"] = [*(messages if isinstance(messages, list) else []), SESSION_EXPIRED_MESSAGE]
+    return {SESSION_MESSAGE_HEADER: SESSION_EXPIRED_MESSAGE}
 
 
 def classify_cart_call(method: str, path: str) -> CartCall | None:

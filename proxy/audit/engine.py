@@ -23,7 +23,7 @@ from ..ticketmaster import (
     shown_inventory,
     top_picks_event,
 )
-from .partner_api import reserved_cart_id
+from .partner_api import injected_fault, reserved_cart_id
 
 
 class Rule:
@@ -85,10 +85,13 @@ class AuditEngine:
             self.findings.remove(finding)
 
     def response(self, exchange: Exchange) -> list[Finding]:
-        """Learn from a response, then judge it."""
+        """Learn from a response, then judge it (an injected answer only by the rules about the partner)."""
         self._learn_session(exchange)
         self._learn_cart(exchange)
-        return self._collect(rule.on_response(exchange, self.sessions) for rule in self.rules)
+        rules = self.rules
+        if injected_fault(exchange.response) is not None:
+            rules = [rule for rule in rules if rule.id not in TICKETMASTER_ANSWER_RULES]
+        return self._collect(rule.on_response(exchange, self.sessions) for rule in rules)
 
     def finish(self) -> list[Finding]:
         """End of traffic: rules about what never happened (abandoned carts) speak now."""
@@ -138,6 +141,10 @@ def traffic_events(exchanges: Iterable[Exchange]) -> Iterator[tuple[bool, Exchan
     for _, _, _, is_response, ex in events:
         yield is_response, ex
 
+
+TICKETMASTER_ANSWER_RULES = frozenset({"session-expired"})
+"""Rules that judge Ticketmaster's answer itself rather than the partner: an answer tmproxy injected
+(`--fault`, marked by its `X-Tmproxy-Fault` header) is not Ticketmaster's, so they never see one."""
 
 REDACTION_HIDES = frozenset({"unencrypted-card"})
 """Rules whose evidence redaction removes from a recording: a plain card number is stored as REDACTED."""

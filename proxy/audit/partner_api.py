@@ -15,13 +15,15 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from ..exchange import Exchange, Request, Response
-from ..ticketmaster import CartCall, cart_event, classify_cart_call
+from ..ticketmaster import SESSION_EXPIRED_MESSAGE, SESSION_HEADER, CartCall, cart_event, classify_cart_call
 
 RATE_LIMIT_STATUS = 429
 RATELIMIT_EXPIRY_HEADER = "Ratelimit-Expiry"
 RETRY_AFTER_HEADER = "Retry-After"
 DEFAULT_QUOTA_WINDOW_S = 60.0
 """Without Ratelimit-Expiry or Retry-After, a 429 blocks for one minute: the quota is per minute."""
+FAULT_HEADER = "X-Tmproxy-Fault"
+"""Names the fault on an answer tmproxy injected (`--fault`, see `proxy.faults`)."""
 
 _OAUTH_TOKEN_PATH = re.compile(r"/oauth/token/?$", re.IGNORECASE)
 _PLAIN_CARD_NUMBER = re.compile(r"^\d{12,19}$")
@@ -30,6 +32,25 @@ _CARD_SEPARATORS = re.compile(r"[\s-]")
 _MAX_JSON_DEPTH = 64
 
 T = TypeVar("T")
+
+
+def injected_fault(response: Response | None) -> str | None:
+    """The fault tmproxy injected into an answer; None for the upstream's own answer."""
+    return response.headers.get(FAULT_HEADER) if response is not None else None
+
+
+def announces_expired_session(response: Response) -> bool:
+    """SESSION_HAS_EXPIRED_PRICE_MIGHT_HAVE_CHANGED anywhere in an answer: where Ticketmaster puts it
+    is not documented, so any header value or any part of the body."""
+    if any(SESSION_EXPIRED_MESSAGE in value for _, value in response.headers):
+        return True
+    return SESSION_EXPIRED_MESSAGE.encode() in response.body
+
+
+def named_session(request: Request) -> str | None:
+    """The one session id a call names in X-TM-SESSION-SID (blank is none; several different, none)."""
+    named = {v.strip() for v in request.headers.get_all(SESSION_HEADER) if v.strip()}
+    return named.pop() if len(named) == 1 else None
 
 
 def is_cart_path(path: str) -> bool:
@@ -95,7 +116,7 @@ class PendingPolls(Generic[T]):
         self._by_path: dict[str, dict[tuple[tuple[str, str], ...], T]] = {}
 
     def add(self, url: str, value: T) -> None:
-        path, query = _poll_key(url)
+        path, query = url_key(url)
         self._by_path.setdefault(path, {})[query] = value
 
     def pop(self, url: str) -> T | None:
@@ -104,10 +125,14 @@ class PendingPolls(Generic[T]):
         waiting = self._by_path.get(path)
         if waiting is None:
             return None
-        value = waiting.pop(_poll_key(url)[1], None)
+        value = waiting.pop(url_key(url)[1], None)
         if not waiting:
             del self._by_path[path]
         return value
+
+    def remaining(self) -> list[T]:
+        """What is still awaited, in the order it was added per path."""
+        return [value for waiting in self._by_path.values() for value in waiting.values()]
 
 
 class ReserveAnswers:
@@ -133,7 +158,9 @@ class ReserveAnswers:
         return (reserve, response.json()) if response.status == 200 else None
 
 
-def _poll_key(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+def url_key(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A URL as the partner's calls are compared: path and sorted query, without `apikey` (the host
+    differs between recording and replay, and each partner adds its own key)."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     return parts.path, tuple(sorted((k, v) for k, v in query if k != "apikey"))

@@ -35,7 +35,7 @@ from proxy.sandbox.errors import (
 )
 from proxy.sandbox.quota import quota_fault
 from proxy.sandbox.state import DEFAULT_POLL_WAIT, Reply, SandboxState
-from proxy.ticketmaster import FORCE_POLLING_HEADER, SESSION_HEADER
+from proxy.ticketmaster import FORCE_POLLING_HEADER, SESSION_HEADER, polling_url
 
 log = logging.getLogger(__name__)
 
@@ -276,13 +276,8 @@ def _polling_forced(request: web.Request) -> bool:
 
 
 def _polling_url(request: web.Request, token: str, cart_id: str | None) -> str:
-    """Shaped like the documented `/partners/v1/polling/cart/.../<METHOD>/<token>?apikey=&cart_id=`;
-    it carries the caller's `apikey` query parameter, as Ticketmaster's does."""
-    event_id = request.match_info["event_id"]
-    operation = request.path.split(f"/events/{event_id}/", 1)[1]
-    path = f"/{request.match_info['api']}/v1/polling/{operation}/{request.method}/{token}"
-    query = {k: v for k, v in (("apikey", request.query.get("apikey")), ("cart_id", cart_id)) if v}
-    return str(request.url.origin().with_path(path).with_query(query))
+    return polling_url(str(request.url.origin()), request.path, request.method, token,
+                       request.query.get("apikey"), cart_id)  # fmt: skip
 
 
 # ---- test controls -----------------------------------------------------------------------------

@@ -66,5 +66,9 @@ def event_not_found(event_id: str) -> SandboxError:
     return SandboxError(NO_INVENTORY, f"Event not found: {event_id}", 404)
 
 
+def concurrent_cart_call() -> SandboxError:
+    return SandboxError(CONCURRENT_CART_CALL, "Concurrent calls to a cart are not supported", 409)
+
+
 def ticketing_system_down(http_status: int) -> SandboxError:
     return SandboxError(TICKETING_SYSTEM_DOWN, "Ticketing system is down/unavailable/niterun", http_status)

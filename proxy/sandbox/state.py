@@ -41,12 +41,12 @@ from proxy.sandbox.catalog import (
     build_events,
 )
 from proxy.sandbox.errors import (
-    CONCURRENT_CART_CALL,
     INVALID_CART,
     NO_INVENTORY,
     PAYMENT_NOT_ACCEPTED,
     TICKET_LIMIT_REACHED,
     SandboxError,
+    concurrent_cart_call,
     event_not_found,
     invalid_cart,
     invalid_input,
@@ -55,11 +55,10 @@ from proxy.sandbox.errors import (
 from proxy.sandbox.pricing import DEFAULT_REPRICE_INTERVAL, ResalePricer
 from proxy.sandbox.quota import DEFAULT_QUOTA, QuotaStatus, QuotaTracker
 from proxy.sandbox.sessions import SessionTable
-from proxy.ticketmaster import SESSION_EXPIRED_MESSAGE
+from proxy.ticketmaster import mark_session_renewed, polling_answer
 
 log = logging.getLogger(__name__)
 
-SESSION_MESSAGE_HEADER = "X-TM-Session-Message"
 DEFAULT_POLL_WAIT = 1
 DEFAULT_REPRICE_FACTOR = 1.1
 OAUTH_TOKEN_LIFETIME = 3600
@@ -140,8 +139,7 @@ class SandboxState:
             body = {"fanSession": session.to_json(), **top_picks.render(event, query, seen_price)}
             if not renewed:
                 return Reply(200, body)
-            body["messages"] = [SESSION_EXPIRED_MESSAGE]
-            return Reply(200, body, {SESSION_MESSAGE_HEADER: SESSION_EXPIRED_MESSAGE})
+            return Reply(200, body, mark_session_renewed(body))
 
     def event_details(self, event_id: str) -> Reply:
         with self._lock:
@@ -247,10 +245,7 @@ class SandboxState:
         """Answer 202 now and keep `final` for the polling url (after `poll_extra_rounds` more 202s)."""
         with self._lock:
             token = secrets.token_hex(16).upper()
-            body: dict[str, Any] = {"polling_url": polling_url(token), "wait": self.poll_wait}
-            if cart_id:
-                body["cart_id"] = cart_id
-            accepted = Reply(202, body)
+            accepted = Reply(202, polling_answer(polling_url(token), self.poll_wait, cart_id))
             self._polls[token] = _PendingPoll(accepted, final, self.poll_extra_rounds)
             return accepted
 
@@ -274,7 +269,7 @@ class SandboxState:
             return
         with self._lock:
             if cart_id in self._busy:
-                raise SandboxError(CONCURRENT_CART_CALL, "Concurrent calls to a cart are not supported", 409)
+                raise concurrent_cart_call()
             self._busy.add(cart_id)
             self._busy_changed.notify_all()
         try:

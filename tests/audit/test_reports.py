@@ -164,3 +164,29 @@ def test_html_renders_in_a_headless_browser_without_running_recorded_script(tmp_
     assert "<script" not in dom.lower()
     assert "&lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom
     assert dom.count('class="flagged ') == 2
+
+
+def test_answers_tmproxy_injected_are_told_apart_from_ticketmaster_s():
+    flow = purchase()
+    flow.insert(1, ex("GET", f"{CART}/shipping?cart_id=c", at=T0 + 0.5, status=429,
+                      response_headers={"X-Tmproxy-Fault": "quota"}))  # fmt: skip
+    report = AuditReport(exchanges=flow, findings=audit_exchanges(flow), rules=rule_ids())
+    assert report.headline().startswith(
+        f"{len(flow)} interactions (1 answered by tmproxy --fault, not Ticketmaster) audited"
+    )
+    assert json.loads(render(report, "json"))["summary"]["injected"] == {"quota": 1}
+    assert '429 <span class="injected" title="injected by tmproxy --fault">quota</span>' in render(
+        report, "html"
+    )
+    assert json.loads(render(clean_report(), "json"))["summary"]["injected"] == {}
+    assert "tmproxy --fault" not in clean_report().headline()
+
+
+def test_an_injected_expired_session_is_not_reported_as_ticketmaster_s_message():
+    expired = {"X-TM-Session-Message": "SESSION_HAS_EXPIRED_PRICE_MIGHT_HAVE_CHANGED"}
+    genuine = ex("GET", "/top-picks/v1/events/E1", at=T0, response_headers=expired)
+    injected = ex("GET", "/top-picks/v1/events/E1", at=T0 + 1,
+                  response_headers={**expired, "X-Tmproxy-Fault": "session-expiry"})  # fmt: skip
+    assert [f.exchange_id for f in audit_exchanges([genuine, injected]) if f.rule == "session-expired"] == [
+        genuine.id
+    ]

@@ -75,6 +75,10 @@ def test_config_file_can_be_named_by_flag_or_env(tmp_path: Path, monkeypatch):
         ("listen: 127.0.0.1:99999\n", "listen", "invalid port"),
         ("redaction:\n  headers: X-Token\n", "redaction.headers", "list of strings"),
         ("polcy: inject\n", "polcy", "unknown setting"),
+        ("faults: quota:0.3\n", "faults", "list of strings"),
+        ("faults: [outage]\n", "faults", "unknown fault 'outage'"),
+        ("faults: ['quota:2']\n", "faults", "a probability from 0 to 1"),
+        ("fault_seed: -2\n", "fault_seed", "must be a whole number >= 0"),
         ("sid: [\n", "line 2", "not valid YAML"),
         ("- just a list\n", "(top level)", "must be a mapping"),
     ],
@@ -85,6 +89,26 @@ def test_invalid_settings_name_the_key_and_the_file(tmp_path: Path, text: str, k
         parse_config(text, path)
     message = str(caught.value)
     assert message.startswith(f"{path}: {key}: ") and problem in message
+
+
+def test_faults_come_from_the_flag_the_variable_or_the_file(tmp_path: Path, monkeypatch):
+    seen: dict[str, object] = {}
+    monkeypatch.setattr("proxy.cli.serve_proxy", lambda upstream, **kw: seen.update(kw))
+    monkeypatch.chdir(tmp_path)
+
+    def faults(args: list[str], env: dict[str, str]) -> tuple[object, object]:
+        result = CliRunner().invoke(main, ["run", *args], env=env)
+        assert result.exit_code == 0, result.output
+        return seen["faults"], seen["fault_seed"]
+
+    assert faults([], {}) == ((), None)
+    (tmp_path / "tmproxy.yaml").write_text("faults: ['quota:0.3', 'polling:0.5,wait=0']\nfault_seed: 7\n")
+    assert faults([], {}) == (("quota:0.3", "polling:0.5,wait=0"), 7)
+    env = {"TMPROXY_FAULT": "niterun:0.1 slow:0.2", "TMPROXY_FAULT_SEED": "8"}
+    assert faults([], env) == (("niterun:0.1", "slow:0.2"), 8)
+    assert faults(["--fault", "concurrent"], env) == (("concurrent",), 8)
+    bad = CliRunner().invoke(main, ["run", "--fault", "quota", "--fault", "quota:0.5"])
+    assert bad.exit_code == 2 and "quota given twice" in bad.output
 
 
 def test_invalid_file_stops_the_cli_with_the_message(tmp_path: Path, monkeypatch):

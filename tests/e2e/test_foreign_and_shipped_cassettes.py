@@ -51,3 +51,15 @@ def test_shipped_cassette_replays_in_plain_vcrpy_with_the_documented_settings():
         picks = client.top_picks(selection="resale")
     assert picks.status_code == 200
     assert picks.json()["fanSession"]["resaleSid"]["sessionId"]
+
+
+def test_shipped_fault_cassettes_tell_the_app_that_copes_from_the_one_that_does_not():
+    coping, naive = (audit_json(SHIPPED / f"faults-{name}.yaml") for name in ("coping", "naive"))
+    assert coping["findings"] == [] and coping["summary"]["injected"] == {"polling": 6, "quota": 2}
+    found = {rule: count for rule, count in naive["summary"]["by_rule"].items() if count}
+    assert found == {
+        "polling-too-fast": 1,
+        "rate-limit-retry": 2,
+        "polling-abandoned": 1,
+        "abandoned-cart": 1,
+    }

@@ -19,27 +19,31 @@ MITMDUMP = shutil.which("mitmdump", path=str(Path(sys.executable).parent))
 MITMDUMP_READY = re.compile(r"listening at (?P<url>[\d.]+:\d+)")
 
 
+def mitmdump(scripts: list[str], settings: list[str], upstream: str) -> list[str]:
+    """`mitmdump -s addons/SCRIPT... --set SETTING... --mode reverse:UPSTREAM` on a free loopback port."""
+    command = [str(MITMDUMP)]
+    for script in scripts:
+        command += ["-s", str(ADDONS / script)]
+    for setting in settings:
+        command += ["--set", setting]
+    return [*command, "--mode", f"reverse:{upstream}", "--listen-host", "127.0.0.1", "--listen-port", "0"]
+
+
 @pytest.mark.skipif(MITMDUMP is None, reason="mitmdump is not installed beside this Python")
 def test_mitmdump_with_the_url_rewrite_fan_session_and_recorder_scripts(sandbox, tmp_path: Path):
     cassette = tmp_path / "mitmdump.yaml"
-    command = [
-        str(MITMDUMP),
-        "-s", str(ADDONS / "url_rewrite.py"),
-        "-s", str(ADDONS / "fan_session.py"),
-        "-s", str(ADDONS / "recorder.py"),
-        "--set", "tm_sid=inject",
-        "--set", f"tm_record={cassette}",
-        "--mode", f"reverse:{sandbox.url}",
-        "--listen-host", "127.0.0.1",
-        "--listen-port", "0",
-    ]  # fmt: skip
-    with running(command, MITMDUMP_READY) as mitmdump:
-        client = SandboxClient(f"http://{mitmdump.url}")
+    command = mitmdump(
+        ["url_rewrite.py", "fan_session.py", "recorder.py"],
+        ["tm_sid=inject", f"tm_record={cassette}"],
+        sandbox.url,
+    )
+    with running(command, MITMDUMP_READY) as proxy:
+        client = SandboxClient(f"http://{proxy.url}")
         offer = resale_offer(client.top_picks(selection="resale"))
         assert client.reserve([{"id": offer["ticketId"], "quantity": 1}]).status_code == 200
         accepted = client.reserve([{"id": offer["ticketId"], "quantity": 1}], poll=True)
         polling_url = accepted.json()["polling_url"]
-        assert polling_url.startswith(f"http://{mitmdump.url}/partners/v1/polling/")
+        assert polling_url.startswith(f"http://{proxy.url}/partners/v1/polling/")
         assert client.follow(polling_url).status_code == 200
     reserve = next(r for r in sandbox.requests() if r["method"] == "POST")
     assert reserve["headers"].get("X-TM-SESSION-SID")
@@ -50,17 +54,24 @@ def test_mitmdump_with_the_url_rewrite_fan_session_and_recorder_scripts(sandbox,
 @pytest.mark.skipif(MITMDUMP is None, reason="mitmdump is not installed beside this Python")
 def test_mitmdump_replays_a_shipped_cassette_offline():
     cassette = Path(__file__).resolve().parents[2] / "cassettes" / "compliant.yaml"
-    command = [
-        str(MITMDUMP),
-        "-s", str(ADDONS / "fan_session.py"),
-        "-s", str(ADDONS / "replayer.py"),
-        "--set", f"tm_replay={cassette}",
-        "--set", "connection_strategy=lazy",
-        "--mode", "reverse:https://app.ticketmaster.com",
-        "--listen-host", "127.0.0.1",
-        "--listen-port", "0",
-    ]  # fmt: skip
-    with running(command, MITMDUMP_READY) as mitmdump:
-        client = SandboxClient(f"http://{mitmdump.url}")
+    settings = [f"tm_replay={cassette}", "connection_strategy=lazy"]
+    command = mitmdump(["fan_session.py", "replayer.py"], settings, "https://app.ticketmaster.com")
+    with running(command, MITMDUMP_READY) as proxy:
+        client = SandboxClient(f"http://{proxy.url}")
         assert client.top_picks(selection="resale").status_code == 200
         assert client.top_picks(quantity=9).status_code == 404
+
+
+@pytest.mark.skipif(MITMDUMP is None, reason="mitmdump is not installed beside this Python")
+def test_mitmdump_with_the_fault_scripts_around_the_fan_session_one(sandbox):
+    scripts = ["fault_rewrites.py", "fan_session.py", "faults.py"]
+    command = mitmdump(scripts, ["tm_faults=polling:1,wait=0"], sandbox.url)
+    with running(command, MITMDUMP_READY) as proxy:
+        client = SandboxClient(f"http://{proxy.url}")
+        offer = resale_offer(client.top_picks(selection="resale"))
+        accepted = client.reserve([{"id": offer["ticketId"], "quantity": 1}])
+        assert accepted.status_code == 202
+        assert accepted.json()["polling_url"].startswith(f"http://{proxy.url}/partners/v1/polling/cart/POST/")
+        reserved = client.follow(accepted.json()["polling_url"])
+        assert reserved.status_code == 200 and reserved.json()["cart_id"] == accepted.json()["cart_id"]
+    assert "[fault:polling]" in proxy.stderr_text + proxy.stdout

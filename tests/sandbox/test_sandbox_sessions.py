@@ -5,9 +5,8 @@ import uuid
 from proxy.sandbox.client import SandboxClient
 from proxy.sandbox.errors import INVALID_INPUT
 from proxy.sandbox.server import running_sandbox
-from proxy.sandbox.state import SESSION_MESSAGE_HEADER
 from proxy.sandbox.testing import assert_error
-from proxy.ticketmaster import SESSION_EXPIRED_MESSAGE, SESSION_HEADER, resale_sid
+from proxy.ticketmaster import SESSION_EXPIRED_MESSAGE, SESSION_HEADER, SESSION_MESSAGE_HEADER, resale_sid
 
 HOUR_MS = 3_600_000
 

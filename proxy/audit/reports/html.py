@@ -21,6 +21,7 @@ from html import escape
 from ...cassette.redact import masked_url
 from ...exchange import Exchange
 from ...findings import Finding
+from ..partner_api import injected_fault
 from ..rules import RULE_CLASSES
 from .model import AuditReport, visible
 
@@ -48,6 +49,7 @@ tr.details > td { padding: .2em .5em .6em 2.5em; border-bottom: 2px solid #e3e3e
 pre.evidence { margin: .2em 0 0; padding: .4em .6em; background: #f5f5f7; font-size: .85em;
   white-space: pre-wrap; word-break: break-all; }
 .note { color: #6e6e73; } .clean { color: #1b5e20; font-weight: 600; }
+.injected { font-size: .85em; padding: 0 .35em; border: 1px dashed #6e6e73; border-radius: .4em; }
 """
 
 
@@ -120,7 +122,7 @@ def _timeline(rows: list[tuple[int, Exchange]], findings_of: dict[str, list[Find
 
 
 def _exchange_rows(n: int, exchange: Exchange, origin: float, found: Sequence[Finding]) -> list[str]:
-    request, response = exchange.request, exchange.response
+    request = exchange.request
     url = masked_url(request.url)
     worst = max((f.severity for f in found), default=None)
     css = f' class="flagged {worst}"' if worst is not None else ""
@@ -132,7 +134,7 @@ def _exchange_rows(n: int, exchange: Exchange, origin: float, found: Sequence[Fi
         _text(exchange.client_host),
         _text(request.method),
         f'<span title="{_text(url)}">{_text(_clip(_path_and_query(url), MAX_PATH))}</span>',
-        str(response.status) if response is not None else "—",
+        _status(exchange),
         _duration(exchange),
         badges,
     ]
@@ -180,6 +182,17 @@ def _utc(epoch: float) -> str:
     except (OverflowError, OSError, ValueError):
         return str(epoch)
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+def _status(exchange: Exchange) -> str:
+    """The status, and the fault when tmproxy injected the answer (it is not Ticketmaster's)."""
+    if exchange.response is None:
+        return "—"
+    fault = injected_fault(exchange.response)
+    injected = (
+        f' <span class="injected" title="injected by tmproxy --fault">{_text(fault)}</span>' if fault else ""
+    )
+    return f"{exchange.response.status}{injected}"
 
 
 def _duration(exchange: Exchange) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ...exchange import Exchange
 from ...findings import Finding, Severity
+from ..partner_api import injected_fault
 
 
 @dataclass
@@ -27,9 +29,14 @@ class AuditReport:
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
 
+    def injected(self) -> Counter[str]:
+        """Answers tmproxy injected (`--fault`) rather than Ticketmaster gave, by fault."""
+        return Counter(kind for ex in self.exchanges if (kind := injected_fault(ex.response)) is not None)
+
     def summary(self) -> dict[str, object]:
         return {
             "interactions": len(self.exchanges),
+            "injected": dict(sorted(self.injected().items())),
             "findings": len(self.findings),
             "by_rule": {rule: len(found) for rule, found in self.by_rule().items()},
             "by_severity": {str(s): self.count(s) for s in sorted(Severity, reverse=True)},
@@ -39,7 +46,9 @@ class AuditReport:
         """One line: how much was audited and what was found."""
         counts = [_plural(self.count(s), str(s)) for s in sorted(Severity, reverse=True) if self.count(s)]
         found = _plural(len(self.findings), "finding") + (f" ({', '.join(counts)})" if counts else "")
-        return f"{_plural(len(self.exchanges), 'interaction')} audited, {found}"
+        injected = self.injected().total()
+        by_tmproxy = f" ({injected} answered by tmproxy --fault, not Ticketmaster)" if injected else ""
+        return f"{_plural(len(self.exchanges), 'interaction')}{by_tmproxy} audited, {found}"
 
 
 def _plural(count: int, noun: str) -> str:

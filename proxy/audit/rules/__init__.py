@@ -19,6 +19,7 @@ from .fan_session import (
     SidUnknown,
 )
 from .quota import RateLimitRetry
+from .reactions import NoBackoffAfter503, PollingAbandoned, StalePriceAfterExpiry
 from .security import ExpiredAccessToken, SecretInRecording, UnencryptedCard
 
 RULE_CLASSES: list[type[Rule]] = [
@@ -34,6 +35,9 @@ RULE_CLASSES: list[type[Rule]] = [
     CommitNotPut,
     PollingTooFast,
     RateLimitRetry,
+    PollingAbandoned,
+    NoBackoffAfter503,
+    StalePriceAfterExpiry,
     UnencryptedCard,
     ExpiredAccessToken,
     SecretInRecording,
