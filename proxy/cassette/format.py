@@ -51,29 +51,41 @@ def _decode_brotli(body: bytes) -> bytes:
     return result
 
 
+class _Zstandard:
+    """`zstandard` (what mitmproxy 11 ships) behind the standard library's compress/decompress."""
+
+    @staticmethod
+    def compress(body: bytes) -> bytes:
+        import zstandard
+
+        result: bytes = zstandard.ZstdCompressor().compress(body)
+        return result
+
+    @staticmethod
+    def decompress(body: bytes) -> bytes:
+        import zstandard
+
+        # A decompressobj also handles frames that do not record their content size.
+        result: bytes = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+        return result
+
+
 def _zstd_codec() -> Any:
-    """The standard library's zstd (3.14) or its backport, which mitmproxy 12 ships; None without them."""
+    """Imported lazily, zstd being optional: the standard library's (3.14), its backport (which
+    mitmproxy 12 ships), else `zstandard`; an ImportError when there is none."""
     try:
         from compression import zstd  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         try:
             from backports import zstd  # type: ignore[import-not-found, no-redef, unused-ignore]
         except ImportError:
-            return None
+            return _Zstandard
     return zstd
 
 
 def _decode_zstd(body: bytes) -> bytes:
-    """Imported lazily: optional. mitmproxy 11 ships `zstandard`, mitmproxy 12 `backports.zstd`."""
-    codec = _zstd_codec()
-    if codec is not None:
-        decoded: bytes = codec.decompress(body)
-        return decoded
-    import zstandard
-
-    # A decompressobj also handles frames that do not record their content size.
-    result: bytes = zstandard.ZstdDecompressor().decompressobj().decompress(body)
-    return result
+    decoded: bytes = _zstd_codec().decompress(body)
+    return decoded
 
 
 _DECODERS = {
@@ -97,14 +109,8 @@ def _encode_brotli(body: bytes) -> bytes:
 
 
 def _encode_zstd(body: bytes) -> bytes:
-    codec = _zstd_codec()
-    if codec is not None:
-        encoded: bytes = codec.compress(body)
-        return encoded
-    import zstandard
-
-    result: bytes = zstandard.ZstdCompressor().compress(body)
-    return result
+    encoded: bytes = _zstd_codec().compress(body)
+    return encoded
 
 
 _ENCODERS: dict[str, Callable[[bytes], bytes]] = {
