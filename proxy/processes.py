@@ -117,10 +117,8 @@ def running(
     out.start()
     err.start()
     try:
-        try:
+        with suppress(queue.Empty):
             started.ready = ready.get(timeout=READY_TIMEOUT)
-        except queue.Empty:
-            pass
         started.url = started.ready.get("url", "")
         if not started.url:
             proc.kill()

@@ -106,11 +106,12 @@ class SessionControl:
                 if not path.is_file():
                     raise SwitchError(f"no cassette {path}: record it with --tm-record-mode once")
                 plan = CassettePlan.for_replay(OnMiss.ERROR)
-                upstream = upstream or infer_upstream(load_cached(path).exchanges)
             else:
                 plan = CassettePlan.for_record_mode(mode, has_interactions(path))
-                if not upstream:
-                    raise SwitchError(f"record mode {mode} needs an upstream")
+            if not plan.record:  # replayed as recorded, whatever the upstream of a recording run
+                upstream = infer_upstream(load_cached(path).exchanges)
+            elif not upstream:
+                raise SwitchError(f"record mode {mode} needs an upstream")
             self.master.options.update(tm_sid=sid, tm_route_to=upstream, **plan.options(str(path)))
         except (CassetteError, UpstreamUnknownError, exceptions.OptionsError) as exc:
             raise SwitchError(str(exc)) from None
