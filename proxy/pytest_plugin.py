@@ -26,7 +26,7 @@ from .cassette.paths import CassettePathError, resolve_cassette
 from .fan_session import SidPolicy
 from .findings import Severity
 from .recording import RecordMode
-from .session_client import SessionProxy, SessionProxyError, session_proxy
+from .session_client import BackgroundSessionProxy, SessionProxy, SessionProxyError
 from .ticketmaster import DEFAULT_UPSTREAM
 
 MARKER = "tm_cassette"
@@ -108,13 +108,39 @@ class CassetteUse:
 USE_KEY = pytest.StashKey[CassetteUse]()
 
 
-@pytest.fixture(scope="session")
-def tm_session_proxy() -> Iterator[SessionProxy]:
-    """The session's tmproxy (under pytest-xdist, this worker's): started on first use, stopped at
-    the end of the session. `.url` and `.pid` say where it is."""
+PROXY_KEY = pytest.StashKey[BackgroundSessionProxy]()
+
+
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    """Start the session proxy as soon as a test module that uses it is about to be imported: its
+    half-second start-up then runs beside the rest of the collection instead of before the first test."""
+    stash = collector.config.stash
+    if PROXY_KEY not in stash and isinstance(collector, pytest.Module) and mentions_tm_proxy(collector.path):
+        stash[PROXY_KEY] = BackgroundSessionProxy()
+
+
+def mentions_tm_proxy(path: Path) -> bool:
     try:
-        with session_proxy() as proxy:
-            yield proxy
+        return b"tm_proxy" in path.read_bytes()
+    except OSError:
+        return False
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    background = session.config.stash.get(PROXY_KEY, None)
+    if background is not None:
+        background.stop()
+
+
+@pytest.fixture(scope="session")
+def tm_session_proxy(pytestconfig: pytest.Config) -> SessionProxy:
+    """The session's tmproxy (under pytest-xdist, this worker's, each worker being a session of its
+    own): started once, stopped at the end of the session. `.url` and `.pid` say where it is."""
+    stash = pytestconfig.stash
+    if PROXY_KEY not in stash:  # no module mentioned tm_proxy: it came through a conftest fixture
+        stash[PROXY_KEY] = BackgroundSessionProxy()
+    try:
+        return stash[PROXY_KEY].wait()
     except RuntimeError as exc:
         pytest.fail(f"tmproxy: the session proxy did not start: {exc}", pytrace=False)
 

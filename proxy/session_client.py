@@ -12,6 +12,7 @@ import re
 import secrets
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,3 +82,38 @@ def session_proxy() -> Iterator[SessionProxy]:
             yield proxy
         finally:
             proxy.close()
+
+
+class BackgroundSessionProxy:
+    """A session proxy started in a thread, so that its start-up (mostly importing mitmproxy, in the
+    proxy's own process) overlaps whatever this process does meanwhile: collecting tests, say."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._proxy: SessionProxy | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="tmproxy-session-proxy", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            with session_proxy() as proxy:
+                self._proxy = proxy
+                self._ready.set()
+                self._stop.wait()
+        except Exception as exc:  # handed to whoever waits for the proxy
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    def wait(self) -> SessionProxy:
+        """The proxy once it listens; RuntimeError if it could not start."""
+        self._ready.wait()
+        if self._proxy is None:
+            raise RuntimeError(str(self._error))
+        return self._proxy
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -95,7 +95,8 @@ class SessionControl:
         self._recorded_before = 0
 
     def switch(self, cassette: str, record_mode: str, upstream: str | None, sid: str) -> dict[str, Any]:
-        self.end()  # the previous test may not have ended (its process was interrupted)
+        if self.cassette:
+            self.end()  # the previous test did not end (its process was interrupted)
         try:
             mode = RecordMode(record_mode)
         except ValueError:
