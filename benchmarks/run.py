@@ -73,7 +73,7 @@ class Mode:
     audit_sizes: tuple[int, int] = (10_000, 100_000)
     audit_repeat: int = 3
     suite_tests: int = 20
-    suite_rounds: int = 7
+    suite_rounds: int = 9
 
 
 MODES = {
