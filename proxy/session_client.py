@@ -42,13 +42,22 @@ class SessionProxy:
 
     def call(self, op: str, **fields: Any) -> dict[str, Any]:
         """One control call; raises SessionProxyError when the proxy answers with an error."""
-        if self._control is None:
-            self._control = socket.create_connection(("127.0.0.1", self.control_port), CONTROL_TIMEOUT)
-            self._answers = self._control.makefile("rb")
-        self._control.sendall(json.dumps({"token": self._token, "op": op, **fields}).encode() + b"\n")
-        line = self._answers.readline()
+        try:
+            if self._control is None:
+                self._control = socket.create_connection(("127.0.0.1", self.control_port), CONTROL_TIMEOUT)
+                self._answers = self._control.makefile("rb")
+            self._control.sendall(json.dumps({"token": self._token, "op": op, **fields}).encode() + b"\n")
+            line = self._answers.readline()
+        except OSError as exc:
+            line = b""
+            reason = f": {exc}"
+        else:
+            reason = ""
         if not line:
-            raise SessionProxyError(f"the session proxy (pid {self.pid}) closed the control connection")
+            self.close()
+            raise SessionProxyError(
+                f"the session proxy (pid {self.pid}) is gone{reason}; exit code {self.process.proc.poll()}"
+            )
         answer: dict[str, Any] = json.loads(line)
         if not answer.get("ok"):
             raise SessionProxyError(str(answer.get("error", "refused")))

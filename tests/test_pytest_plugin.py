@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from proxy.cassette import load_cassette
-from proxy.session_client import session_proxy
+from proxy.session_client import SessionProxyError, session_proxy
 
 pytest_plugins = ["pytester"]
 
@@ -251,3 +251,27 @@ def test_control_port_refuses_a_missing_or_wrong_token():
             session.post(f"{proxy.url}/switch", json={"op": "end", "token": token}, timeout=10).status_code
             == 503
         )
+
+
+def test_switches_the_proxy_cannot_carry_out_are_answered_with_the_reason(tmp_path: Path):
+    (tmp_path / "garbage.yaml").write_text("interactions: [")
+    with session_proxy() as proxy:
+        for cassette, mode, upstream, expected in [
+            (tmp_path / "garbage.yaml", "none", None, "garbage.yaml"),
+            (tmp_path / "missing.yaml", "none", None, "record it with --tm-record-mode once"),
+            (tmp_path / "missing.yaml", "once", None, "needs an upstream"),
+            (SHIPPED / "compliant.yaml", "sometimes", None, "unknown record mode"),
+        ]:
+            with pytest.raises(SessionProxyError, match=expected):
+                proxy.switch(str(cassette), mode, upstream, "validate")
+        with pytest.raises(SessionProxyError, match="unknown op"):
+            proxy.call("shutdown")
+        assert proxy.switch(str(SHIPPED / "compliant.yaml"), "none", None, "validate")["replay"] is True
+
+
+def test_a_proxy_that_died_is_reported_as_gone():
+    with session_proxy() as proxy:
+        os.kill(proxy.pid, 9)
+        proxy.process.proc.wait()
+        with pytest.raises(SessionProxyError, match="is gone"):
+            proxy.end()
