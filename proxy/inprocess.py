@@ -158,16 +158,18 @@ class IndexCassette:
         if result.hit:
             return True
         if self.writer is None:
-            assert result.near_miss is not None, "a miss comes with its report"
-            raise ReplayMiss(result.near_miss, self, request)
+            raise self._miss(request, result)
         return False
 
     def play_response(self, request: VcrRequest) -> dict[str, Any]:
         result = self._result(request)
-        if result.exchange is None:
-            assert result.near_miss is not None, "a miss comes with its report"
-            raise ReplayMiss(result.near_miss, self, request)
+        if not result.hit:
+            raise self._miss(request, result)
         return vcr_response(result, time.time())
+
+    def _miss(self, request: VcrRequest, result: ReplayResult) -> ReplayMiss:
+        assert result.near_miss is not None, "a miss comes with its report"
+        return ReplayMiss(result.near_miss, self, request)
 
     def find_requests_with_most_matches(
         self, request: VcrRequest
@@ -187,7 +189,8 @@ class IndexCassette:
         }
         exchange, _ = interaction_to_exchange(interaction, self.recorded)
         if self.writer.append(exchange):
-            self.recorded += 1
+            with self._lock:
+                self.recorded += 1
 
 
 class InProcessReplay:
