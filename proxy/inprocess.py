@@ -33,7 +33,7 @@ from vcr.request import Request as VcrRequest
 from vcr.util import read_body
 
 from .cassette import CassetteWriter, RedactionRules, Redactor, interaction_to_exchange, load_cassette
-from .cassette.format import TMPROXY_KEY, request_to_dict, response_to_dict
+from .cassette.format import TMPROXY_KEY, body_from_yaml, request_to_dict, response_to_dict
 from .exchange import Headers, Request
 from .recording import CassettePlan, RecordMode, replayed_response
 from .replay import EXHAUST, REPEAT_LAST, NearMissReport, OnExhausted, ReplayIndex, ReplayResult, ReplayUsage
@@ -76,12 +76,8 @@ def _header_value(value: Any) -> str:
 def _body_bytes(body: Any) -> bytes:
     """The request body as bytes. aiohttp's stub passes `json=`/`data=` objects as they were given:
     a mapping is taken as JSON (what Ticketmaster's APIs take), a list of pairs as a form."""
-    if body is None:
-        return b""
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode("utf-8")
+    if body is None or isinstance(body, bytes | str):
+        return body_from_yaml(body)
     if isinstance(body, bytearray | memoryview):
         return bytes(body)
     if isinstance(body, list) and all(isinstance(f, tuple) and len(f) == 2 for f in body):

@@ -21,13 +21,8 @@ def test_smoke_run_writes_every_in_process_figure(tmp_path, capsys, monkeypatch)
     spec.loader.exec_module(harness)
 
     out = tmp_path / "bench.json"
-    argv = [
-        "--smoke",
-        "--only",
-        "cassette,recording,audit,memory,inprocess",
-        "--keep",
-        str(tmp_path / "work"),
-    ]
+    sections = "cassette,recording,audit,memory,inprocess"
+    argv = ["--smoke", "--only", sections, "--keep", str(tmp_path / "work")]
     assert harness.main([*argv, "--json", str(out)]) == 0
 
     results = json.loads(out.read_text())

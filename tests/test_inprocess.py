@@ -164,53 +164,61 @@ def test_decorates_sync_and_async_functions_with_a_fresh_replay_per_call() -> No
         assert asyncio.run(reserve()) == 200
 
 
+def sandbox_picks(
+    sandbox: RunningSandbox, selection: str = "resale", apikey: str = API_KEY
+) -> requests.Response:
+    """Top Picks from the sandbox (live), or from the cassette when a replay serves it."""
+    url = f"{sandbox.url}/top-picks/v1/events/{EVENT_ID}"
+    return requests.get(url, params={"apikey": apikey, "selection": selection}, timeout=5)
+
+
+def record_once(sandbox: RunningSandbox, path: Path) -> dict[str, Any]:
+    """Record one Top Picks call to a new cassette; its body as the app saw it."""
+    with tmproxy.replay(path, record_mode="once") as recording:
+        picks = sandbox_picks(sandbox).json()
+    assert recording.recorded == 1
+    return picks
+
+
 def test_clients_go_to_the_network_again_after_the_block(sandbox: RunningSandbox) -> None:
     with tmproxy.replay(COMPLIANT):
         with pytest.raises(tmproxy.ReplayMiss):
-            requests.get(
-                f"{sandbox.url}/top-picks/v1/events/{EVENT_ID}", params={"apikey": API_KEY}, timeout=5
-            )
-    live = requests.get(
-        f"{sandbox.url}/top-picks/v1/events/{EVENT_ID}", params={"apikey": API_KEY}, timeout=5
-    )
-    assert live.status_code == 200
+            sandbox_picks(sandbox)
+    assert sandbox_picks(sandbox).status_code == 200
 
 
 def test_record_once_writes_a_redacted_tmproxy_cassette_that_then_replays(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
     path = tmp_path / "recorded.yaml"
-    url = f"{sandbox.url}/top-picks/v1/events/{EVENT_ID}"
-    with tmproxy.replay(path, record_mode="once") as recording:
-        live = requests.get(url, params={"apikey": API_KEY, "selection": "resale"}, timeout=5)
-    assert recording.recorded == 1
+    live = record_once(sandbox, path)
     text = path.read_text()
     assert API_KEY not in text and "apikey=REDACTED" in text
     assert load_cassette(path).metadata["tmproxy"]  # tmproxy's own layout, readable by vcrpy too
 
     with tmproxy.replay(path) as replayed:  # record_mode none: served from the file
-        again = requests.get(url, params={"apikey": "another-key-entirely", "selection": "resale"}, timeout=5)
+        again = sandbox_picks(sandbox, apikey="another-key-entirely")
         with pytest.raises(tmproxy.ReplayMiss):
-            requests.get(url, params={"apikey": API_KEY, "selection": "standard"}, timeout=5)
+            sandbox_picks(sandbox, selection="standard")
     assert again.status_code == 200
-    assert resale_sid(again.json()).session_id == resale_sid(live.json()).session_id
+    assert resale_sid(again.json()).session_id == resale_sid(live).session_id
     assert replayed.usage.served == 1
 
 
-def test_new_episodes_serves_what_is_recorded_and_appends_a_miss(
-    sandbox: RunningSandbox, tmp_path: Path
+@pytest.mark.parametrize(("mode", "served"), [("new_episodes", 1), ("all", 0)])
+def test_new_episodes_serves_what_is_recorded_where_all_records_everything_again(
+    mode: str, served: int, sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
-    path = tmp_path / "episodes.yaml"
-    url = f"{sandbox.url}/top-picks/v1/events/{EVENT_ID}"
-    with tmproxy.replay(path, record_mode="once"):
-        first = requests.get(url, params={"apikey": API_KEY, "selection": "resale"}, timeout=5).json()
-    with tmproxy.replay(path, record_mode="new_episodes") as episodes:
-        served = requests.get(url, params={"apikey": API_KEY, "selection": "resale"}, timeout=5).json()
-        standard = requests.get(url, params={"apikey": API_KEY, "selection": "standard"}, timeout=5)
-    assert resale_sid(served).session_id == resale_sid(first).session_id
+    path = tmp_path / "more.yaml"
+    first = record_once(sandbox, path)
+    with tmproxy.replay(path, record_mode=mode) as run:
+        resale = sandbox_picks(sandbox).json()  # recorded
+        standard = sandbox_picks(sandbox, selection="standard")  # not recorded
+    replayed = resale_sid(resale).session_id == resale_sid(first).session_id  # live: the sandbox's new one
+    assert replayed is (mode == "new_episodes")
     assert standard.status_code == 200
-    assert (episodes.usage.served, episodes.recorded) == (1, 1)
-    assert len(load_cassette(path).exchanges) == 2
+    assert (run.usage.served, run.recorded) == (served, 2 - served)
+    assert len(load_cassette(path).exchanges) == 3 - served
 
 
 def test_a_missing_cassette_or_a_bad_option_is_refused_clearly(tmp_path: Path) -> None:
@@ -221,3 +229,17 @@ def test_a_missing_cassette_or_a_bad_option_is_refused_clearly(tmp_path: Path) -
         tmproxy.replay(COMPLIANT, record_mode="sometimes")
     with pytest.raises(ValueError, match="repeat must be"):
         tmproxy.replay(COMPLIANT, repeat="forever")  # type: ignore[arg-type]
+
+
+def test_aiohttp_form_as_pairs_matches_the_oauth_recording_whatever_its_secrets() -> None:
+    form = [("grant_type", "authorization_code"), ("client_id", "partner")]
+    form += [("client_secret", "live-secret-0123456789"), ("code", "live-code-0123456789")]
+
+    async def token() -> int:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{TM}/oauth/token", data=form) as response:
+                return response.status
+
+    with tmproxy.replay(COMPLIANT) as cassette:
+        assert asyncio.run(token()) == 200
+    assert cassette.usage.served == 1
