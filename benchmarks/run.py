@@ -4,7 +4,7 @@
     python benchmarks/run.py --quick --json bench.json    # fewer and shorter rounds, under 2 minutes
 
 Prints a table (figure, target, measured, met?) and writes every number to `--json`. Sections
-(`--only live,faults,cassette,recording,audit,memory`):
+(`--only live,faults,cassette,recording,audit,memory,inprocess`):
 
 - faults: `tmproxy run` with every `--fault` kind at rate 0 against without (figure 10), the same way.
 - live: throughput under wrk (or aiohttp) through `tmproxy run --sid validate`, `tmproxy record`,
@@ -17,6 +17,8 @@ Prints a table (figure, target, measured, met?) and writes every number to `--js
   apikey as the only secret and with an OAuth token refreshed every 10 calls.
 - audit: `audit_exchanges` over 10,000 and 100,000 interactions (figure 8; `bench_audit.py`).
 - memory: the Python heap of loading and indexing the 10,000-interaction cassette (with figure 9).
+- inprocess: 5,000 requests (the requests library) served from a 5,000-interaction cassette by
+  `tmproxy.replay` against `vcr.use_cassette` (figure 12; `bench_inprocess.py`).
 
 `--smoke` shrinks everything to seconds (the test suite runs it); its figures mean nothing.
 """
@@ -44,9 +46,10 @@ for folder in (HERE, HERE.parent):
 
 import bench_audit  # noqa: E402
 import bench_cassette  # noqa: E402
+import bench_inprocess  # noqa: E402
 import bench_live as live  # noqa: E402
 
-SECTIONS = ("live", "faults", "cassette", "recording", "audit", "memory")
+SECTIONS = ("live", "faults", "cassette", "recording", "audit", "memory", "inprocess")
 SLICE_S = 1.0  # live: one wrk run
 
 
@@ -69,6 +72,7 @@ class Mode:
     token_every: int = 10
     audit_sizes: tuple[int, int] = (10_000, 100_000)
     audit_repeat: int = 3
+    inprocess_count: int = 5_000
 
 
 MODES = {
@@ -80,7 +84,7 @@ MODES = {
     "smoke": Mode(
         "smoke", rounds=1, seconds=1.0, warmup=0.0, replay_large=300, cassette_count=120, cassette_repeat=1,
         vcrpy_cap=0.5, scaling_large=200, scaling_block=40, scaling_rounds=2, audit_sizes=(300, 900),
-        audit_repeat=1,
+        audit_repeat=1, inprocess_count=120,
     ),
 }  # fmt: skip
 
@@ -445,6 +449,18 @@ def run_memory(report: Report, mode: Mode, workdir: Path) -> None:
                       "(reported)", peak / 1e6, " MB")  # fmt: skip
 
 
+def run_inprocess(report: Report, mode: Mode, workdir: Path) -> None:
+    results = bench_inprocess.measure(mode.inprocess_count, mode.vcrpy_cap, workdir / "inprocess")
+    report.sections["inprocess"] = results
+    vcrpy_side = results["vcrpy"]
+    report.figure(
+        12, f"in-process replay of {mode.inprocess_count:,} requests, vcr.use_cassette / tmproxy.replay",
+        ">= 100", results["speedup"], "x", met=_at_least(results["speedup"], 100),
+        note=(f"vcrpy's total fitted as the sum of a + b*i from {vcrpy_side['played']} plays"
+              if vcrpy_side["capped"] else ""),
+    )  # fmt: skip
+
+
 # Output -----------------------------------------------------------------------------------------------
 
 
@@ -521,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
             run_audit(report, mode)
         if "memory" in sections:
             run_memory(report, mode, workdir)
+        if "inprocess" in sections:
+            run_inprocess(report, mode, workdir)
     data = report.to_dict()
     data["elapsed_s"] = time.monotonic() - started
     print_report(report)
