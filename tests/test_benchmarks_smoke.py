@@ -28,15 +28,17 @@ def load_harness(monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_smoke_run_writes_every_in_process_figure(tmp_path, capsys, monkeypatch):
     harness = load_harness(monkeypatch)
     out = tmp_path / "bench.json"
-    argv = ["--smoke", "--only", "cassette,recording,audit,memory", "--keep", str(tmp_path / "work")]
+    sections = "cassette,recording,audit,memory,inprocess"
+    argv = ["--smoke", "--only", sections, "--keep", str(tmp_path / "work")]
     assert harness.main([*argv, "--json", str(out)]) == 0
 
     results = json.loads(out.read_text())
     figures = {f["id"]: f for f in results["figures"]}
-    assert list(figures) == ["5", "6", "7", "7b", "8", "9"]
+    assert list(figures) == ["5", "6", "7", "7b", "8", "9", "12"]
     assert all(f["measured"] is not None and f["measured"] > 0 for f in figures.values())
     assert results["cassette"]["replay"]["tmproxy_hits"] == results["cassette"]["count"]
     assert {s["token_every"] for s in results["recording"].values()} == {0, 10}
+    assert results["inprocess"]["tmproxy"]["served"] == results["inprocess"]["count"]
     assert "figure" in capsys.readouterr().out
 
 
