@@ -16,7 +16,7 @@ replay summary in a `tmproxy` section. `--tm-record-mode once|new_episodes|all` 
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from .ticketmaster import DEFAULT_UPSTREAM
 
 MARKER = "tm_cassette"
 MARKER_OPTIONS = {"sid", "fail_on"}
+UNUSED_LISTED = 20  # in a failing test's report; a big cassette may leave thousands unused
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -68,7 +69,6 @@ class CassetteUse:
     sid: SidPolicy
     fail_on: Severity | None
     ended: dict[str, Any] | None = None
-    findings: list[dict[str, Any]] = field(default_factory=list)
 
     def failures(self) -> list[str]:
         """What fails the test under its marker's `fail_on` (nothing without it)."""
@@ -91,7 +91,10 @@ class CassetteUse:
                 f"replay: {usage['served']} served ({usage['repeats']} repeats) of {usage['recorded']} "
                 f"recorded, {usage['misses']} missed, {len(usage['unused'])} unused"
             )
-            lines += [f"  unused: {u['method']} {u['url']}" for u in usage["unused"]]
+            unused = usage["unused"]
+            lines += [f"  unused: {u['method']} {u['url']}" for u in unused[:UNUSED_LISTED]]
+            if len(unused) > UNUSED_LISTED:
+                lines.append(f"  ... and {len(unused) - UNUSED_LISTED} more unused")
         if ended.get("recorded"):
             lines.append(f"recorded: {ended['recorded']} interactions")
         findings = ended.get("findings", [])

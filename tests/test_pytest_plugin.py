@@ -13,6 +13,8 @@ import pytest
 import requests
 
 from proxy.cassette import load_cassette
+from proxy.fan_session import SidPolicy
+from proxy.pytest_plugin import CassetteUse
 from proxy.session_client import SessionProxyError, session_proxy
 
 pytest_plugins = ["pytester"]
@@ -51,6 +53,8 @@ def test_top_picks_from_the_cassette(tm_proxy):
 RESERVE_WITHOUT_SID = """
 from urllib.parse import urlsplit
 from proxy.cassette import load_cassette
+from proxy.fan_session import SidPolicy
+from proxy.pytest_plugin import CassetteUse
 
 RESERVE = next(e.request for e in load_cassette({flawed!r}).exchanges if e.request.method == "POST")
 
@@ -275,3 +279,15 @@ def test_a_proxy_that_died_is_reported_as_gone():
         proxy.process.proc.wait()
         with pytest.raises(SessionProxyError, match="is gone"):
             proxy.end()
+
+
+def test_a_report_lists_at_most_twenty_unused_interactions():
+    unused = [
+        {"interaction": str(i), "method": "GET", "url": f"https://app.ticketmaster.com/{i}"}
+        for i in range(25)
+    ]
+    usage = {"recorded": 25, "served": 0, "repeats": 0, "misses": 0, "unused": unused}
+    ended = {"usage": usage, "findings": [], "blocks": [], "log": [], "recorded": 0}
+    lines = CassetteUse(Path("big.yaml"), SidPolicy.VALIDATE, None, ended).summary().splitlines()
+    assert sum(line.startswith("  unused: GET") for line in lines) == 20
+    assert "  ... and 5 more unused" in lines
