@@ -118,7 +118,11 @@ def test_flawed(tm_proxy, tm_session_proxy):
         os.kill(int(pid), 0)
     # the failing test's report shows its own replay, not the first test's: flawed.yaml's 12 recordings
     result.stdout.fnmatch_lines(
-        ["*tmproxy*", "cassette *flawed.yaml (sid validate)", "replay: * of 12 recorded, * missed, * unused"]
+        [
+            "*Captured tmproxy call*",
+            "cassette *flawed.yaml (sid validate)",
+            "replay: 1 served (0 repeats) of 12 recorded, 0 missed, 11 unused",
+        ]
     )
 
 
