@@ -401,13 +401,14 @@ def run_recording(report: Report, mode: Mode, workdir: Path) -> None:
         )  # fmt: skip
     report.sections["recording"] = scenarios
     at = f"at {mode.scaling_large:,} / at {mode.scaling_small} interactions"
-    for id, (label, scenario) in zip(("7", "7b"), scenarios.items(), strict=True):
+    for id, target, (label, scenario) in zip(("7", "7b"), (1.2, 1.1), scenarios.items(), strict=True):
         large_ms, small_ms = median(scenario["ms_per_append_large"]), median(scenario["ms_per_append_small"])
         report.figure(
-            id, f"cost per append {at} ({label})", "<= 1.2", scenario["ratio"],
-            met=_at_most(scenario["ratio"], 1.2),
+            id, f"cost per append {at} ({label})", f"<= {target}", scenario["ratio"],
+            met=_at_most(scenario["ratio"], target),
             note=(f"{large_ms:.3f} ms against {small_ms:.3f} ms per append; "
-                  f"{scenario['secrets_remembered']:,} secrets remembered at {mode.scaling_large:,}"),
+                  f"{scenario['secrets_remembered']:,} secrets remembered at {mode.scaling_large:,}, "
+                  f"{scenario['secrets_forgotten']:,} expired tokens forgotten"),
         )  # fmt: skip
 
 
