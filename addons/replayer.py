@@ -18,7 +18,7 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.convert import exchange_of, make_response
 from addons.redaction_options import REDACTION_OPTIONS, add_redaction_options, redaction_rules
-from proxy.cassette import CassetteError, load_cassette
+from proxy.cassette import CassetteError
 from proxy.recording import OnMiss, miss_response, recorded_latency, replayed_response
 from proxy.replay import EXHAUST, REPEAT_LAST, ReplayIndex
 
@@ -64,12 +64,11 @@ class Replayer:
             self.index = None
             return
         try:
-            cassette = load_cassette(ctx.options.tm_replay)
+            self.index = ReplayIndex.from_cassette(
+                ctx.options.tm_replay, rules=redaction_rules(), on_exhausted=ctx.options.tm_repeat
+            )
         except CassetteError as exc:
             raise exceptions.OptionsError(f"tm_replay: {exc}") from None
-        self.index = ReplayIndex(
-            cassette.exchanges, rules=redaction_rules(), on_exhausted=ctx.options.tm_repeat
-        )
         logger.info(f"replaying {len(self.index)} interactions from {ctx.options.tm_replay}")
 
     async def request(self, flow: http.HTTPFlow) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlsplit, urlunsplit
 
 from .exchange import Exchange, Headers, Response
-from .replay import NearMissReport, shift_response_session
+from .replay import NearMissReport, origin_of, shift_response_session
 from .ticketmaster import top_picks_event
 from .urlrewrite import Origin, rewrite_request, rewrite_response
 
@@ -54,12 +54,6 @@ class CassettePlan:
         return cls(replay=True, record=on_miss is OnMiss.FORWARD, on_miss=on_miss)
 
 
-def origin_of(url: str) -> str:
-    """`scheme://host[:port]` of a URL."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
-
-
 def rebase_url(url: str, origin: str) -> str:
     """The same path and query at another origin: sandbox traffic recorded as Ticketmaster's."""
     parts, target = urlsplit(url), urlsplit(origin)
@@ -87,7 +81,9 @@ class UpstreamUnknownError(ValueError):
 
 
 def infer_upstream(exchanges: Iterable[Exchange]) -> str:
-    """The one origin a cassette's requests went to; several (or none) must be named by the user."""
+    """The one origin a cassette's requests went to; several (or none) must be named by the user.
+
+    Any iterable: `(e for e, _ in open_cassette(path).interactions)` keeps no exchange in memory."""
     origins = sorted({origin_of(ex.request.url) for ex in exchanges})
     if len(origins) == 1:
         return origins[0]

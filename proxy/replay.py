@@ -20,9 +20,11 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from proxy.cassette.reader import CassetteStream, open_cassette
 from proxy.cassette.redact import (
     PLACEHOLDER,
     RedactionRules,
@@ -48,7 +50,7 @@ _FORM = "form:"
 _BYTES = "bytes:"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestKey:
     """A request as the index sees it; hashable, and comparable part by part for near misses."""
 
@@ -57,6 +59,12 @@ class RequestKey:
     path: str
     query: tuple[tuple[str, str], ...]
     body: str
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
 
 
 def normalized_query(pairs: Iterable[tuple[str, str]], rules: RedactionRules) -> tuple[tuple[str, str], ...]:
@@ -254,12 +262,78 @@ class NearMissReport:
 # The index ---------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Plays:
     """The recorded exchanges for one key, in recorded order, and how many times the key was played."""
 
     indices: list[int] = field(default_factory=list)
     played: int = 0
+
+
+class _Recorded(NamedTuple):
+    """A recorded exchange as the index keeps one read from a file: plain values, equal ones (header
+    lists, bodies, methods...) stored once, and a fresh `Exchange` made for each play. An Exchange
+    (dataclasses, a Headers object, its caches) takes several times the memory."""
+
+    id: str
+    method: str
+    url: str
+    request_headers: tuple[tuple[str, str], ...]
+    request_body: bytes
+    status: int
+    reason: str
+    response_headers: tuple[tuple[str, str], ...]
+    response_body: bytes
+    started_at: float
+    ended_at: float | None
+    client: str
+    fan: tuple[tuple[str, str], ...] | None
+
+    @classmethod
+    def of(cls, exchange: Exchange, response: Response, shared: dict[Any, Any]) -> _Recorded:
+        """`shared` maps each value to its first equal one."""
+
+        def one(value: Any) -> Any:
+            return shared.setdefault(value, value)
+
+        request = exchange.request
+        return cls(
+            exchange.id,
+            one(request.method),
+            request.url,
+            one(tuple(request.headers)),
+            one(request.body),
+            response.status,
+            one(response.reason),
+            one(tuple(response.headers)),
+            one(response.body),
+            exchange.started_at,
+            exchange.ended_at,
+            one(exchange.client),
+            None if exchange.fan is None else one(tuple(exchange.fan.items())),
+        )
+
+    def exchange(self) -> Exchange:
+        return Exchange(
+            Request(self.method, self.url, Headers(self.request_headers), self.request_body),
+            Response(self.status, Headers(self.response_headers), self.response_body, self.reason),
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            client=self.client,
+            id=self.id,
+            fan=None if self.fan is None else dict(self.fan),
+        )
+
+
+def _exchange(entry: Exchange | _Recorded) -> Exchange:
+    return entry if isinstance(entry, Exchange) else entry.exchange()
+
+
+def _request_line(entry: Exchange | _Recorded) -> tuple[str, str, str]:
+    """Id, method and URL, for near misses and the usage summary."""
+    if isinstance(entry, Exchange):
+        return entry.id, entry.request.method, entry.request.url
+    return entry.id, entry.method, entry.url
 
 
 @dataclass(frozen=True)
@@ -308,6 +382,7 @@ class ReplayIndex:
 
     `near_miss_limit`: candidates in a report. `near_miss_scan`: at most this many distinct recorded
     requests are ranked for a miss (those with the same path first), which caps the cost of a miss.
+    Plays give back the exchanges given (`from_cassette`: a fresh copy of the recorded one each time).
     """
 
     def __init__(
@@ -325,21 +400,52 @@ class ReplayIndex:
         self.on_exhausted = on_exhausted
         self.near_miss_limit = near_miss_limit
         self.near_miss_scan = near_miss_scan
-        self._exchanges = [e for e in exchanges if e.response is not None]
+        self.metadata: dict[str, Any] = {}
+        self._entries: list[Exchange | _Recorded] = []
         self._plays: dict[RequestKey, _Plays] = {}
         self._by_path: dict[str, list[RequestKey]] = {}
-        for index, exchange in enumerate(self._exchanges):
-            key = request_key(exchange.request, self.rules)
-            if key not in self._plays:
-                self._plays[key] = _Plays()
-                self._by_path.setdefault(key.path, []).append(key)
-            self._plays[key].indices.append(index)
+        for exchange in exchanges:
+            self._add(exchange, exchange)
         self._served = Counter[int]()
         self._misses = 0
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_cassette(
+        cls,
+        cassette: str | Path | CassetteStream,
+        *,
+        rules: RedactionRules | None = None,
+        on_exhausted: OnExhausted = REPEAT_LAST,
+        near_miss_limit: int = 3,
+        near_miss_scan: int = 10_000,
+    ) -> ReplayIndex:
+        """The index of a cassette file, built as it is read: each interaction is converted, kept in a
+        compact form (`_Recorded`) and let go, so no list of every exchange ever exists. Raises
+        CassetteError as `load_cassette` does."""
+        stream = cassette if isinstance(cassette, CassetteStream) else open_cassette(cassette)
+        index = cls((), rules=rules, on_exhausted=on_exhausted, near_miss_limit=near_miss_limit,
+                    near_miss_scan=near_miss_scan)  # fmt: skip
+        index.metadata = stream.metadata
+        shared: dict[Any, Any] = {}
+        for exchange, _ in stream.interactions:
+            if exchange.response is not None:
+                index._add(exchange, _Recorded.of(exchange, exchange.response, shared))
+        return index
+
+    def _add(self, exchange: Exchange, entry: Exchange | _Recorded) -> None:
+        if exchange.response is None:
+            return
+        key = request_key(exchange.request, self.rules)
+        plays = self._plays.get(key)
+        if plays is None:
+            plays = self._plays[key] = _Plays()
+            self._by_path.setdefault(key.path, []).append(key)
+        plays.indices.append(len(self._entries))
+        self._entries.append(entry)
+
     def __len__(self) -> int:
-        return len(self._exchanges)
+        return len(self._entries)
 
     def play(self, request: Request) -> ReplayResult:
         """The next recorded exchange for this request, or a miss with its near-miss report."""
@@ -349,8 +455,11 @@ class ReplayIndex:
             index = self._next(plays) if plays else None
             if index is not None:
                 self._served[index] += 1
-                return ReplayResult(self._exchanges[index], repeated=self._served[index] > 1)
-            self._misses += 1
+                repeated = self._served[index] > 1
+            else:
+                self._misses += 1
+        if index is not None:
+            return ReplayResult(_exchange(self._entries[index]), repeated=repeated)
         if plays:
             reason = f"all {len(plays.indices)} recorded responses for this request were already played"
         else:
@@ -386,20 +495,20 @@ class ReplayIndex:
         return same_path[: self.near_miss_scan] + [k for _, k in zip(range(budget), others, strict=False)]
 
     def _candidate(self, recorded: RequestKey, requested: RequestKey) -> Candidate:
-        exchange = self._exchanges[self._plays[recorded].indices[0]]
+        exchange_id, method, url = _request_line(self._entries[self._plays[recorded].indices[0]])
         distance, diff = key_differences(recorded, requested)
-        return Candidate(exchange.id, exchange.request.method, exchange.request.url, distance, diff)
+        return Candidate(exchange_id, method, url, distance, diff)
 
     def usage(self) -> ReplayUsage:
         with self._lock:
             served = self._served.copy()
             misses = self._misses
         return ReplayUsage(
-            recorded=len(self._exchanges),
+            recorded=len(self._entries),
             served=sum(served.values()),
             repeats=sum(n - 1 for n in served.values()),
             misses=misses,
-            unused=tuple(e for i, e in enumerate(self._exchanges) if not served[i]),
+            unused=tuple(_exchange(e) for i, e in enumerate(self._entries) if not served[i]),
         )
 
 

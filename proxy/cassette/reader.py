@@ -8,7 +8,7 @@ open-for-append truncates the torn bytes away (`CassetteWriter`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -41,15 +41,44 @@ class Cassette:
 
 def load_cassette(path: str | Path) -> Cassette:
     """Load a cassette file; raises CassetteError for anything that is not a usable cassette."""
+    return parse_cassette(_read(path), str(path))
+
+
+def _read(path: str | Path) -> bytes:
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
         raise CassetteError(f"cannot read: {exc.strerror or exc}", path) from None
-    return parse_cassette(data, str(path))
 
 
 def parse_cassette(data: bytes, path: str = "<cassette>") -> Cassette:
     """Parse the bytes of a cassette file (see `load_cassette`)."""
+    stream = stream_cassette(data, path)
+    cassette = Cassette(path=path, metadata=stream.metadata, warnings=stream.warnings)
+    for exchange, findings in stream.interactions:
+        cassette.exchanges.append(exchange)
+        cassette.findings.extend(findings)
+    return cassette
+
+
+@dataclass
+class CassetteStream:
+    """A cassette whose header was read and checked, and whose interactions are converted one at a time
+    as they are iterated (a CassetteError, naming the interaction, comes when a bad one is reached)."""
+
+    path: str
+    metadata: dict[str, Any]
+    warnings: list[str]
+    interactions: Iterator[tuple[Exchange, list[Finding]]]
+
+
+def open_cassette(path: str | Path) -> CassetteStream:
+    """`load_cassette` without keeping every exchange: for whoever keeps less of each (the replay index)."""
+    return stream_cassette(_read(path), str(path))
+
+
+def stream_cassette(data: bytes, path: str = "<cassette>") -> CassetteStream:
+    """The bytes of a cassette file as a `CassetteStream`."""
     if not data or data.isspace():  # not `data.strip()`: that copies the whole file
         raise CassetteError("empty file, not a cassette", path)
     own = inspect_tmproxy_file(data, path)
@@ -62,15 +91,15 @@ def parse_cassette(data: bytes, path: str = "<cassette>") -> Cassette:
     else:
         metadata, items = _read_any_layout(data, path)
         warnings = []
-    cassette = Cassette(path=path, metadata=metadata, warnings=warnings)
+    return CassetteStream(path, metadata, warnings, _converted(items, path))
+
+
+def _converted(items: Iterable[Any], path: str) -> Iterator[tuple[Exchange, list[Finding]]]:
     for index, item in enumerate(items):
         try:
-            exchange, findings = interaction_to_exchange(item, index)
+            yield interaction_to_exchange(item, index)
         except CassetteError as exc:
             raise CassetteError(f"interaction {index}: {exc.reason}", path) from None
-        cassette.exchanges.append(exchange)
-        cassette.findings.extend(findings)
-    return cassette
 
 
 @dataclass
