@@ -400,10 +400,9 @@ class ReplayIndex:
         self.on_exhausted = on_exhausted
         self.near_miss_limit = near_miss_limit
         self.near_miss_scan = near_miss_scan
-        self.metadata: dict[str, Any] = {}
         self._entries: list[Exchange | _Recorded] = []
         self._plays: dict[RequestKey, _Plays] = {}
-        self._by_path: dict[str, list[RequestKey]] = {}
+        self._by_path: dict[str, list[RequestKey]] | None = None  # made on the first near miss
         for exchange in exchanges:
             self._add(exchange, exchange)
         self._served = Counter[int]()
@@ -426,7 +425,6 @@ class ReplayIndex:
         stream = cassette if isinstance(cassette, CassetteStream) else open_cassette(cassette)
         index = cls((), rules=rules, on_exhausted=on_exhausted, near_miss_limit=near_miss_limit,
                     near_miss_scan=near_miss_scan)  # fmt: skip
-        index.metadata = stream.metadata
         shared: dict[Any, Any] = {}
         for exchange, _ in stream.interactions:
             if exchange.response is not None:
@@ -440,7 +438,6 @@ class ReplayIndex:
         plays = self._plays.get(key)
         if plays is None:
             plays = self._plays[key] = _Plays()
-            self._by_path.setdefault(key.path, []).append(key)
         plays.indices.append(len(self._entries))
         self._entries.append(entry)
 
@@ -489,6 +486,11 @@ class ReplayIndex:
         return NearMissReport(request.method, url, reason, tuple(ranked))
 
     def _keys_to_rank(self, key: RequestKey) -> list[RequestKey]:
+        with self._lock:
+            if self._by_path is None:
+                self._by_path = {}
+                for recorded in self._plays:
+                    self._by_path.setdefault(recorded.path, []).append(recorded)
         same_path = self._by_path.get(key.path, [])
         others = (k for k in self._plays if k.path != key.path)
         budget = max(0, self.near_miss_scan - len(same_path))

@@ -317,15 +317,18 @@ def split_layout(data: bytes) -> Layout | None:
     return layout
 
 
-def parse_item(data: bytes, item: Item, path: str | None) -> Any:
-    """One item's interaction dict; JSON items fall back to YAML (a hand-edited item may be either)."""
+def parse_item(data: bytes, item: Item, path: str | None, first_line: int | None = None) -> Any:
+    """One item's interaction dict; JSON items fall back to YAML (a hand-edited item may be either).
+
+    `first_line`: the item's line in the file, when `data` is not the whole file from its start."""
     chunk = data[item.start : item.end]
     if item.style == JSON_STYLE:
         try:
             return json.loads(chunk[2:])
         except (ValueError, RecursionError):
             pass
-    first_line = data.count(b"\n", 0, item.start) + 1
+    if first_line is None:
+        first_line = data.count(b"\n", 0, item.start) + 1
     loaded = safe_load(chunk, path, first_line)
     if not isinstance(loaded, list) or len(loaded) != 1:
         raise CassetteError("an interactions item must be a single list entry", path, first_line)
