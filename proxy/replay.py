@@ -17,9 +17,11 @@ import heapq
 import json
 import logging
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -28,7 +30,7 @@ from proxy.cassette.reader import CassetteStream, open_cassette
 from proxy.cassette.redact import (
     PLACEHOLDER,
     RedactionRules,
-    is_form_body,
+    is_form,
     is_oauth_request,
     normalize_name,
     parse_json_body,
@@ -77,11 +79,21 @@ def canonical_body(request: Request, rules: RedactionRules) -> str:
     body = request.body
     if not body:
         return ""
+    content_type = request.headers.get("Content-Type") or ""
+    if len(body) > _MEMO_BODY_MAX:
+        return _canonical(body, content_type, is_oauth_request(request), rules)
+    return _memo_canonical(body, content_type, is_oauth_request(request), rules)
+
+
+_MEMO_BODY_MAX = 4096
+
+
+def _canonical(body: bytes, content_type: str, oauth: bool, rules: RedactionRules) -> str:
     parsed = parse_json_body(body)
     if parsed is not None:
-        redacted = redact_json_value(parsed, rules, is_oauth_request(request))
+        redacted = redact_json_value(parsed, rules, oauth)
         return _JSON + json.dumps(redacted, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    if is_form_body(body, request.headers):
+    if is_form(body, content_type):
         try:
             pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
         except UnicodeDecodeError:
@@ -91,6 +103,11 @@ def canonical_body(request: Request, rules: RedactionRules) -> str:
             masked = [(k, PLACEHOLDER if normalize_name(k) in secret else v) for k, v in pairs]
             return _FORM + urlencode(sorted(masked))
     return f"{_BYTES}{len(body)}:{hashlib.sha256(body).hexdigest()}"
+
+
+# A replay sees the same request bodies again and again; parsing, redacting and dumping one (a cart
+# call's JSON) was the most of a lookup. Small bodies only: the cache holds them.
+_memo_canonical = lru_cache(maxsize=1024)(_canonical)
 
 
 def request_key(request: Request, rules: RedactionRules) -> RequestKey:
@@ -530,12 +547,54 @@ def shift_session_times(body: bytes, now: float) -> bytes:
     """A recorded Top Picks body whose `fanSession.resaleSid` starts at `now` (epoch s), same duration.
 
     A replayed fan session would otherwise be long expired. Bodies without a usable resaleSid are
-    returned unchanged.
+    returned unchanged. The same as `shift_session_document` and a compact `json.dumps`, but a body is
+    parsed and dumped once (`_SessionTemplate`), not at every play.
     """
+    template = _session_template(body)
+    return body if template is None else template.at(now)
+
+
+@dataclass(frozen=True)
+class _SessionTemplate:
+    """A Top Picks body dumped once with markers for its two session times, and what to put there."""
+
+    pieces: tuple[bytes, bytes, bytes]  # before the first time, between them, after the second
+    first_is_start: bool
+    start_like: Any  # the recorded values, whose types the new ones keep
+    expire_like: Any
+    duration_ms: int
+
+    def at(self, now: float) -> bytes:
+        start = to_epoch_ms(now)
+        times = (_json_scalar(_like(self.start_like, start)),
+                 _json_scalar(_like(self.expire_like, start + self.duration_ms)))  # fmt: skip
+        first, second = times if self.first_is_start else times[::-1]
+        before, between, after = self.pieces
+        return b"".join((before, first, between, second, after))
+
+
+def _json_scalar(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+@lru_cache(maxsize=256)  # replays play the same recordings again and again
+def _session_template(body: bytes) -> _SessionTemplate | None:
     document = parse_json(body)
-    if not shift_session_document(document, now):
-        return body
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    sid = resale_sid(document)
+    if sid is None:
+        return None
+    times = document["fanSession"]["resaleSid"]
+    start_like, expire_like = times["sessionStartTime"], times["sessionExpireTime"]
+    start_mark, expire_mark = (f"tmproxy-{uuid.uuid4().hex}" for _ in range(2))
+    times["sessionStartTime"], times["sessionExpireTime"] = start_mark, expire_mark
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    start_at, expire_at = text.index(f'"{start_mark}"'.encode()), text.index(f'"{expire_mark}"'.encode())
+    marks = sorted([(start_at, len(start_mark) + 2), (expire_at, len(expire_mark) + 2)])
+    (first_at, first_len), (second_at, second_len) = marks
+    pieces = (text[:first_at], text[first_at + first_len : second_at], text[second_at + second_len :])
+    return _SessionTemplate(
+        pieces, start_at < expire_at, start_like, expire_like, sid.expire_ms - sid.start_ms
+    )
 
 
 def shift_session_document(document: Any, now: float) -> bool:

@@ -530,7 +530,12 @@ def _dump_json(value: Any) -> bytes:
 
 
 def is_form_body(body: bytes, headers: Headers) -> bool:
-    content_type = (headers.get("Content-Type") or "").lower()
+    return is_form(body, headers.get("Content-Type") or "")
+
+
+def is_form(body: bytes, content_type: str) -> bool:
+    """A form body: so labelled, or unlabelled and shaped like one."""
+    content_type = content_type.lower()
     if _FORM_CONTENT_TYPE in content_type:
         return True
     return not content_type and bool(_LOOKS_LIKE_FORM.match(body))
