@@ -232,13 +232,16 @@ def _fast_json(value: Any, newline: str) -> str:
         for key, item in value.items():
             if type(key) is not str:
                 raise _Unusual
-            parts.append(f"{_encode_string(key)}: {_fast_json(item, inner)}")
+            # Strings, most values, without a call of their own.
+            text = _encode_string(item) if type(item) is str else _fast_json(item, inner)
+            parts.append(f"{_encode_string(key)}: {text}")
         return "{" + inner + ("," + inner).join(parts) + newline + "}"
     if kind is list:
         if not value:
             return "[]"
         inner = newline + "  "
-        return "[" + inner + ("," + inner).join(_fast_json(item, inner) for item in value) + newline + "]"
+        items = [_encode_string(item) if type(item) is str else _fast_json(item, inner) for item in value]
+        return "[" + inner + ("," + inner).join(items) + newline + "]"
     if value is None:
         return "null"
     if kind is bool:

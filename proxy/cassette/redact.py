@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from itertools import accumulate
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus, unquote_plus
 
 from proxy.cassette.errors import SecretLeakError
@@ -34,6 +34,8 @@ from proxy.exchange import Exchange, Headers, Request, Response
 from proxy.findings import Finding
 
 log = logging.getLogger(__name__)
+
+_Record = TypeVar("_Record", Exchange, Request, Response)
 
 PLACEHOLDER = "REDACTED"
 MIN_SECRET_LENGTH = 6
@@ -458,7 +460,11 @@ def _redact_header(name: str, value: str, rules: RedactionRules, found: set[Secr
 
 
 def redact_headers(headers: Headers, rules: RedactionRules, found: set[Secret]) -> Headers:
-    return Headers((name, _redact_header(name, value, rules, found)) for name, value in headers)
+    """The headers with secret values replaced; the same object when none was."""
+    fields = [(name, _redact_header(name, value, rules, found)) for name, value in headers]
+    if all(new is old for (_, new), (_, old) in zip(fields, headers, strict=True)):
+        return headers
+    return Headers(fields)
 
 
 def _has_content(value: Any) -> bool:
@@ -583,6 +589,8 @@ def _redact_body(
 ) -> bytes:
     if not body:
         return body
+    if _json_keys_all_plain(body, rules, oauth) and not is_form_body(body, headers):
+        return body  # JSON or not, there is nothing for the rules here: no need to parse it
     parsed = parse_json_body(body)
     if parsed is not None:
         if _json_keys_all_plain(body, rules, oauth):
@@ -646,18 +654,18 @@ def redact_structure(exchange: Exchange, rules: RedactionRules) -> Redacted:
     headers, body = _redact_message_headers_and_body(
         exchange.request.headers, exchange.request.body, rules, oauth, found
     )
-    request = replace(exchange.request, url=url, headers=headers, body=body)
+    request = _changed(exchange.request, url=url, headers=headers, body=body)
     response = exchange.response
     lifetimes: dict[str, float] = {}
     if response is not None:
         lifetimes = issued_token_lifetimes(response.body)
         headers, body = _redact_message_headers_and_body(response.headers, response.body, rules, oauth, found)
-        response = replace(response, headers=headers, body=body)
+        response = _changed(response, headers=headers, body=body)
     # A value that is also something else here (a refresh token, say) is never forgotten.
     for secret in found:
         if secret.value in lifetimes and not _is_access_token_kind(secret.kind):
             del lifetimes[secret.value]
-    return Redacted(replace(exchange, request=request, response=response), frozenset(found), lifetimes)
+    return Redacted(_changed(exchange, request=request, response=response), frozenset(found), lifetimes)
 
 
 MAX_SURE_LIFETIME = 10 * 365 * 86400.0
@@ -742,29 +750,38 @@ def _scrub_body(body: bytes, matcher: SecretMatcher) -> bytes:
 
 def _scrub_headers(headers: Headers, matcher: SecretMatcher) -> Headers:
     if not matcher.may_contain("\n".join(value for _, value in headers)):
-        return Headers(headers.items())
+        return headers
     return Headers((name, matcher.sub(value)) for name, value in headers)
 
 
 def scrub_exchange(exchange: Exchange, matcher: SecretMatcher) -> Exchange:
-    """Layer 2: every known secret value replaced wherever it appears in the exchange."""
+    """Layer 2: every known secret value replaced wherever it appears in the exchange.
+
+    What holds no secret is given back as it is (not copied): nearly everything.
+    """
     if not matcher:
         return exchange
-    request = exchange.request
-    request = replace(
-        request,
-        url=matcher.sub(request.url),
-        headers=_scrub_headers(request.headers, matcher),
-        body=_scrub_body(request.body, matcher),
+    request = _changed(
+        exchange.request,
+        url=matcher.sub(exchange.request.url),
+        headers=_scrub_headers(exchange.request.headers, matcher),
+        body=_scrub_body(exchange.request.body, matcher),
     )
     response: Response | None = exchange.response
     if response is not None:
-        response = replace(
+        response = _changed(
             response,
             headers=_scrub_headers(response.headers, matcher),
             body=_scrub_body(response.body, matcher),
         )
-    return replace(exchange, request=request, response=response)
+    return _changed(exchange, request=request, response=response)
+
+
+def _changed(record: _Record, **values: Any) -> _Record:
+    """`dataclasses.replace`, or the record itself when every value is the one it holds."""
+    if all(getattr(record, name) is value for name, value in values.items()):
+        return record
+    return replace(record, **values)
 
 
 def redact_exchange(
