@@ -445,13 +445,19 @@ class ReplayIndex:
         shared: dict[Any, Any] = {}
         for exchange, _ in stream.interactions:
             if exchange.response is not None:
-                index._add(exchange, _Recorded.of(exchange, exchange.response, shared))
+                index._add(exchange, _Recorded.of(exchange, exchange.response, shared), shared)
         return index
 
-    def _add(self, exchange: Exchange, entry: Exchange | _Recorded) -> None:
+    def _add(
+        self, exchange: Exchange, entry: Exchange | _Recorded, shared: dict[Any, Any] | None = None
+    ) -> None:
+        """`shared`: as in `_Recorded.of`, for the key's parts (methods, hosts, queries, bodies repeat)."""
         if exchange.response is None:
             return
         key = request_key(exchange.request, self.rules)
+        if shared is not None:
+            key = RequestKey(*(shared.setdefault(part, part) for part in (key.method, key.host, key.path,
+                                                                          key.query, key.body)))  # fmt: skip
         plays = self._plays.get(key)
         if plays is None:
             plays = self._plays[key] = _Plays()
