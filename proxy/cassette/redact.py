@@ -3,8 +3,9 @@
 Three layers, from precise to paranoid:
 1. structured rules: the `apikey` query parameter, secret headers, cookies, OAuth fields in query strings,
    form and JSON bodies, card data in JSON bodies, plus extra names and regexes from `RedactionRules`;
-2. the scrub: every secret value seen so far (in memory only) is replaced wherever else it turns up,
-   raw, URL-encoded or JSON-escaped (e.g. the apikey echoed in a 429 fault string);
+2. the scrub: every secret value seen so far (in memory only; access tokens until they have expired,
+   see `Redactor`) is replaced wherever else it turns up, raw, URL-encoded or JSON-escaped (e.g. the
+   apikey echoed in a 429 fault string);
 3. the canary (`Redactor.check`): the writer's last look at the serialized text, which raises
    `SecretLeakError` instead of writing a secret.
 
@@ -34,8 +35,6 @@ from proxy.exchange import Exchange, Headers, Request, Response
 from proxy.findings import Finding
 
 log = logging.getLogger(__name__)
-
-_Record = TypeVar("_Record", Exchange, Request, Response)
 
 PLACEHOLDER = "REDACTED"
 MIN_SECRET_LENGTH = 6
@@ -791,6 +790,9 @@ def scrub_exchange(exchange: Exchange, matcher: SecretMatcher) -> Exchange:
             body=_scrub_body(response.body, matcher),
         )
     return _changed(exchange, request=request, response=response)
+
+
+_Record = TypeVar("_Record", Exchange, Request, Response)
 
 
 def _changed(record: _Record, **values: Any) -> _Record:
