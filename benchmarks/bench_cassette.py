@@ -229,13 +229,14 @@ def recording_scaling(
             own = exchanges[big_stream + r * (small + block) :][: small + block]
             with CassetteWriter(path, redactor=Redactor(clock=traffic)) as fresh:
                 append_all(fresh, own[:small], traffic)
-                start = clock()
-                append_all(fresh, own[small:], traffic)
-                small_ms.append((clock() - start) * 1000 / block)
+                # Which writer goes first alternates: a slower or faster spell of the machine
+                # then falls on each side alike.
+                for writer in (fresh, big) if r % 2 == 0 else (big, fresh):
+                    part = own[small:] if writer is fresh else exchanges[large + r * block :][:block]
+                    start = clock()
+                    append_all(writer, part, traffic)
+                    (small_ms if writer is fresh else big_ms).append((clock() - start) * 1000 / block)
             path.unlink()
-            start = clock()
-            append_all(big, exchanges[large + r * block : large + (r + 1) * block], traffic)
-            big_ms.append((clock() - start) * 1000 / block)
     finally:
         big.close()
         gc.unfreeze()

@@ -68,7 +68,7 @@ class Mode:
     scaling_large: int = 10_000
     scaling_small: int = 10
     scaling_block: int = 500
-    scaling_rounds: int = 3
+    scaling_rounds: int = 5
     token_every: int = 10
     audit_sizes: tuple[int, int] = (10_000, 100_000)
     audit_repeat: int = 3
