@@ -22,6 +22,7 @@ import math
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
@@ -295,6 +296,7 @@ class SecretMatcher:
         self._lengths: list[int] | None = []  # descending; None when to be sorted again
         self._filter = _FormFilter()
         self._byte_filter = _FormFilter()
+        self._clear: deque[bytes] = deque(maxlen=4)  # bodies known to hold no form (see `note_clear`)
         self.add(secrets)
 
     @property
@@ -320,6 +322,7 @@ class SecretMatcher:
                 self._lengths = None
                 self._filter.add(form)
                 self._byte_filter.add(encoded)
+                self._clear.clear()
 
     def forget(self, value: str) -> None:
         """Stop looking for a value (and the forms no other known value shares)."""
@@ -381,8 +384,14 @@ class SecretMatcher:
             return None
         return next((self._kinds[form] for form, _ in self._ordered() if form in text), None)
 
+    def note_clear(self, body: bytes) -> None:
+        """Remember that `body`, valid UTF-8, was told free of every form as text (`may_contain`): the
+        canary searching the same bytes object again needs not, until a form is learnt. Exact: a UTF-8
+        encoded form occurs in UTF-8 bytes exactly where the form occurs in their text."""
+        self._clear.append(body)
+
     def search_bytes(self, data: bytes) -> str | None:
-        if not self._byte_filter.may_occur(data):
+        if any(data is clear for clear in self._clear) or not self._byte_filter.may_occur(data):
             return None
         return next((self._kinds[form] for form, encoded in self._ordered() if encoded in data), None)
 
@@ -747,7 +756,10 @@ def _scrub_keeps(body: bytes, matcher: SecretMatcher) -> bool:
     if matcher.float_like_values:
         return False
     text = _plain_text(body)
-    return text is not None and not matcher.may_contain(text)
+    if text is None or matcher.may_contain(text):
+        return False
+    matcher.note_clear(body)
+    return True
 
 
 def _scrub_body(body: bytes, matcher: SecretMatcher) -> bytes:

@@ -231,3 +231,17 @@ def test_the_matcher_finds_exactly_the_forms_of_the_values_it_still_knows(
     assert (matcher.search_bytes(text.encode()) is not None) is expected
     assert (matcher.sub(text) != text) is expected
     assert len(matcher) == len(known)
+
+
+def test_a_body_the_scrub_cleared_is_searched_again_once_a_secret_is_learnt() -> None:
+    """The canary skips the raw bytes of a body the scrub has just told free of every secret, but only
+    until the redactor learns another one."""
+    redactor = Redactor()
+    body = json_bytes({"note": f"see {NEXT_ACCESS}"})
+    redacted, _ = redactor.redact(exchange(response_body=body, started_at=T0))
+    assert redacted.response is not None
+    cleared = redacted.response.body
+    redactor.check("", raw=[cleared])
+    redactor.observe(token_response(T0, access=NEXT_ACCESS))
+    with pytest.raises(SecretLeakError):
+        redactor.check("", raw=[cleared])
