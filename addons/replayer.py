@@ -10,16 +10,19 @@ A miss is answered with a 404 that names the closest recorded requests, or forwa
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from typing import Any
 
 from mitmproxy import ctx, exceptions, http
+from mitmproxy.net.http import status_codes
 
-from addons.convert import exchange_of, make_response
+from addons.convert import _header_fields, exchange_of, make_response
 from addons.redaction_options import REDACTION_OPTIONS, add_redaction_options, redaction_rules
 from proxy.cassette import CassetteError
-from proxy.cassette_cache import load_cached
+from proxy.cassette_cache import replay_index
+from proxy.exchange import Response
 from proxy.recording import OnMiss, miss_response, recorded_latency, replayed_response
 from proxy.replay import EXHAUST, REPEAT_LAST, ReplayIndex
 
@@ -65,12 +68,10 @@ class Replayer:
             self.index = None
             return
         try:
-            cassette = load_cached(ctx.options.tm_replay)  # a session proxy switches back and forth
+            # cached: the pytest plugin's session proxy switches between a few cassettes, test by test
+            self.index = replay_index(ctx.options.tm_replay, redaction_rules(), ctx.options.tm_repeat)
         except CassetteError as exc:
             raise exceptions.OptionsError(f"tm_replay: {exc}") from None
-        self.index = ReplayIndex(
-            cassette.exchanges, rules=redaction_rules(), on_exhausted=ctx.options.tm_repeat
-        )
         logger.info(f"replaying {len(self.index)} interactions from {ctx.options.tm_replay}")
 
     async def request(self, flow: http.HTTPFlow) -> None:
@@ -80,12 +81,29 @@ class Replayer:
         if result.exchange is not None:
             if ctx.options.tm_latency == "recorded":
                 await asyncio.sleep(recorded_latency(result.exchange))
-            flow.response = make_response(replayed_response(result.exchange, time.time()))
+            flow.response = served(replayed_response(result.exchange, time.time()))
             flow.metadata[REPLAYED_KEY] = result.exchange.id
         elif ctx.options.tm_on_miss == OnMiss.ERROR and result.near_miss is not None:
             logger.warning(result.near_miss.summary_line())
             flow.response = make_response(miss_response(result.near_miss))
             flow.metadata[MISSED_KEY] = True
+
+
+_CHECKED = http.Response.make(200)
+
+
+def served(response: Response) -> http.Response:
+    """`convert.make_response`, a few times cheaper: `http.Response.make` type-checks every field of
+    a new response (half of what serving a replayed one cost), this sets them on a copy of one it made.
+    The same setters, in the same order, give the same response."""
+    made = copy.copy(_CHECKED)
+    made.data = copy.copy(_CHECKED.data)
+    made.status_code = response.status
+    made.reason = response.reason or status_codes.RESPONSES.get(response.status, "")
+    made.headers = http.Headers(_header_fields(response.headers))
+    made.content = response.body
+    made.timestamp_start = made.timestamp_end = time.time()
+    return made
 
 
 addons = [Replayer()]

@@ -1,8 +1,9 @@
-"""Parsed cassettes kept across tests in one process, reloaded when the file changes.
+"""Replay indexes kept across tests in one process, built again when the cassette's file changes.
 
-A test session replays the same few cassettes test after test; parsing one is the costly part of
-switching to it. A cached cassette is shared, so its users must not change it: the replay index only
-reads the exchanges (its play state lives in the index, which each test builds afresh).
+A test session replays the same few cassettes test after test; reading one is the costly part of
+switching to it. The cache keeps each cassette's compact index (`ReplayIndex.from_cassette`) and hands
+out `fresh()` copies: the recordings are shared, the play state (what was served, missed, unused)
+belongs to each copy.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from proxy.cassette import Cassette, CassetteError, load_cassette
+from proxy.cassette import CassetteError, RedactionRules
+from proxy.replay import REPEAT_LAST, OnExhausted, ReplayIndex
 
 DEFAULT_CAPACITY = 16
 
@@ -20,19 +22,22 @@ FileSignature = tuple[int, int, int]  # mtime_ns, size, inode
 
 
 class CassetteCache:
-    """The `capacity` most recently used cassettes, each with the file signature it was parsed from."""
+    """The `capacity` most recently used cassettes' indexes, each with the file signature and the
+    redaction rules (they shape the index's keys) it was built with."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, not {capacity}")
         self.capacity = capacity
-        self._entries: OrderedDict[str, tuple[FileSignature, Cassette]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[FileSignature, RedactionRules, ReplayIndex]] = OrderedDict()
         self._lock = threading.Lock()
-        self.loads = 0  # parses, for tests and benchmarks: a hit does not count
+        self.loads = 0  # reads of a file, for tests and benchmarks: a hit does not count
 
-    def load(self, path: str | Path) -> Cassette:
-        """The cassette at `path`, parsed again only if the file changed since; CassetteError as
+    def index(self, path: str | Path, rules: RedactionRules | None = None) -> ReplayIndex:
+        """The shared index of the cassette at `path`, read again only if the file changed since (or
+        other rules are asked for). Play on a `fresh()` copy, never on it. CassetteError as
         `load_cassette` raises it."""
+        rules = rules or RedactionRules()
         key = os.path.abspath(path)
         try:
             stat = os.stat(key)
@@ -41,17 +46,17 @@ class CassetteCache:
         signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and entry[0] == signature:
+            if entry is not None and entry[0] == signature and entry[1] == rules:
                 self._entries.move_to_end(key)
-                return entry[1]
-        cassette = load_cassette(path)  # outside the lock: another cassette need not wait for this one
+                return entry[2]
+        index = ReplayIndex.from_cassette(path, rules=rules)  # outside the lock: others need not wait
         self.loads += 1
         with self._lock:
-            self._entries[key] = (signature, cassette)
+            self._entries[key] = (signature, rules, index)
             self._entries.move_to_end(key)
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
-        return cassette
+        return index
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -60,14 +65,21 @@ class CassetteCache:
 _PROCESS_CACHE = CassetteCache()
 
 
-def load_cached(path: str | Path) -> Cassette:
-    """`load_cassette`, through this process's cache."""
-    return _PROCESS_CACHE.load(path)
+def cached_index(path: str | Path, rules: RedactionRules | None = None) -> ReplayIndex:
+    """This process's shared index of a cassette (see `CassetteCache.index`): to read, not to play."""
+    return _PROCESS_CACHE.index(path, rules)
 
 
-def has_interactions(path: str | Path) -> bool:
+def replay_index(
+    path: str | Path, rules: RedactionRules | None = None, on_exhausted: OnExhausted = REPEAT_LAST
+) -> ReplayIndex:
+    """A fresh index of a cassette to play on, built from this process's cached one."""
+    return cached_index(path, rules).fresh(on_exhausted)
+
+
+def has_interactions(path: str | Path, rules: RedactionRules | None = None) -> bool:
     """Whether a cassette file holds anything to replay (a missing or empty file does not)."""
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         return False
-    return bool(load_cached(path).exchanges)
+    return len(cached_index(path, rules)) > 0

@@ -13,7 +13,7 @@ import click
 from . import __version__
 from .audit.cli import audit_command, check_fan_key
 from .cassette import CassetteError
-from .cassette_cache import has_interactions, load_cached
+from .cassette_cache import cached_index, has_interactions
 from .config import CONFIG_ENV, CONFIG_FILE, Config, ConfigError, load_config
 from .faults import FAULT_SYNTAX, FaultSpecError, parse_faults
 from .netaddr import ListenAddressError, check_exposure, parse_listen, url_host, warn_if_exposed
@@ -349,7 +349,7 @@ def cassette_has_interactions(path: Path) -> bool:
 
 def upstream_of_cassette(path: Path) -> str:
     try:
-        return infer_upstream(load_cached(path).exchanges)  # parsed once: the replayer reuses it
+        return infer_upstream(cached_index(path).recorded_urls())  # read once: the replayer reuses it
     except (CassetteError, UpstreamUnknownError) as exc:
         raise click.ClickException(str(exc)) from None
 

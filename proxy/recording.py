@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlsplit, urlunsplit
 
 from .exchange import Exchange, Headers, Response
-from .replay import NearMissReport, shift_response_session
+from .replay import NearMissReport, origin_of, shift_response_session
 from .ticketmaster import top_picks_event
 from .urlrewrite import Origin, rewrite_request, rewrite_response
 
@@ -63,12 +63,6 @@ class CassettePlan:
         }
 
 
-def origin_of(url: str) -> str:
-    """`scheme://host[:port]` of a URL."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
-
-
 def rebase_url(url: str, origin: str) -> str:
     """The same path and query at another origin: sandbox traffic recorded as Ticketmaster's."""
     parts, target = urlsplit(url), urlsplit(origin)
@@ -95,9 +89,11 @@ class UpstreamUnknownError(ValueError):
     pass
 
 
-def infer_upstream(exchanges: Iterable[Exchange]) -> str:
-    """The one origin a cassette's requests went to; several (or none) must be named by the user."""
-    origins = sorted({origin_of(ex.request.url) for ex in exchanges})
+def infer_upstream(urls: Iterable[str]) -> str:
+    """The one origin a cassette's requests went to; several (or none) must be named by the user.
+
+    Any iterable of request URLs, e.g. a replay index's `recorded_urls()`."""
+    origins = sorted({origin_of(url) for url in urls})
     if len(origins) == 1:
         return origins[0]
     if not origins:

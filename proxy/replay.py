@@ -17,16 +17,20 @@ import heapq
 import json
 import logging
 import threading
+import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from proxy.cassette.reader import CassetteStream, open_cassette
 from proxy.cassette.redact import (
     PLACEHOLDER,
     RedactionRules,
-    is_form_body,
+    is_form,
     is_oauth_request,
     normalize_name,
     parse_json_body,
@@ -48,7 +52,7 @@ _FORM = "form:"
 _BYTES = "bytes:"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestKey:
     """A request as the index sees it; hashable, and comparable part by part for near misses."""
 
@@ -57,6 +61,12 @@ class RequestKey:
     path: str
     query: tuple[tuple[str, str], ...]
     body: str
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
 
 
 def normalized_query(pairs: Iterable[tuple[str, str]], rules: RedactionRules) -> tuple[tuple[str, str], ...]:
@@ -69,11 +79,21 @@ def canonical_body(request: Request, rules: RedactionRules) -> str:
     body = request.body
     if not body:
         return ""
+    content_type = request.headers.get("Content-Type") or ""
+    if len(body) > _MEMO_BODY_MAX:
+        return _canonical(body, content_type, is_oauth_request(request), rules)
+    return _memo_canonical(body, content_type, is_oauth_request(request), rules)
+
+
+_MEMO_BODY_MAX = 4096
+
+
+def _canonical(body: bytes, content_type: str, oauth: bool, rules: RedactionRules) -> str:
     parsed = parse_json_body(body)
     if parsed is not None:
-        redacted = redact_json_value(parsed, rules, is_oauth_request(request))
+        redacted = redact_json_value(parsed, rules, oauth)
         return _JSON + json.dumps(redacted, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    if is_form_body(body, request.headers):
+    if is_form(body, content_type):
         try:
             pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
         except UnicodeDecodeError:
@@ -83,6 +103,11 @@ def canonical_body(request: Request, rules: RedactionRules) -> str:
             masked = [(k, PLACEHOLDER if normalize_name(k) in secret else v) for k, v in pairs]
             return _FORM + urlencode(sorted(masked))
     return f"{_BYTES}{len(body)}:{hashlib.sha256(body).hexdigest()}"
+
+
+# A replay sees the same request bodies again and again; parsing, redacting and dumping one (a cart
+# call's JSON) was the most of a lookup. Small bodies only: the cache holds them.
+_memo_canonical = lru_cache(maxsize=1024)(_canonical)
 
 
 def request_key(request: Request, rules: RedactionRules) -> RequestKey:
@@ -254,12 +279,78 @@ class NearMissReport:
 # The index ---------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Plays:
     """The recorded exchanges for one key, in recorded order, and how many times the key was played."""
 
     indices: list[int] = field(default_factory=list)
     played: int = 0
+
+
+class _Recorded(NamedTuple):
+    """A recorded exchange as the index keeps one read from a file: plain values, equal ones (header
+    lists, bodies, methods...) stored once, and a fresh `Exchange` made for each play. An Exchange
+    (dataclasses, a Headers object, its caches) takes several times the memory."""
+
+    id: str
+    method: str
+    url: str
+    request_headers: tuple[tuple[str, str], ...]
+    request_body: bytes
+    status: int
+    reason: str
+    response_headers: tuple[tuple[str, str], ...]
+    response_body: bytes
+    started_at: float
+    ended_at: float | None
+    client: str
+    fan: tuple[tuple[str, str], ...] | None
+
+    @classmethod
+    def of(cls, exchange: Exchange, response: Response, shared: dict[Any, Any]) -> _Recorded:
+        """`shared` maps each value to its first equal one."""
+
+        def one(value: Any) -> Any:
+            return shared.setdefault(value, value)
+
+        request = exchange.request
+        return cls(
+            exchange.id,
+            one(request.method),
+            request.url,
+            one(tuple(request.headers)),
+            one(request.body),
+            response.status,
+            one(response.reason),
+            one(tuple(response.headers)),
+            one(response.body),
+            exchange.started_at,
+            exchange.ended_at,
+            one(exchange.client),
+            None if exchange.fan is None else one(tuple(exchange.fan.items())),
+        )
+
+    def exchange(self) -> Exchange:
+        return Exchange(
+            Request(self.method, self.url, Headers(self.request_headers), self.request_body),
+            Response(self.status, Headers(self.response_headers), self.response_body, self.reason),
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            client=self.client,
+            id=self.id,
+            fan=None if self.fan is None else dict(self.fan),
+        )
+
+
+def _exchange(entry: Exchange | _Recorded) -> Exchange:
+    return entry if isinstance(entry, Exchange) else entry.exchange()
+
+
+def _request_line(entry: Exchange | _Recorded) -> tuple[str, str, str]:
+    """Id, method and URL, for near misses and the usage summary."""
+    if isinstance(entry, Exchange):
+        return entry.id, entry.request.method, entry.request.url
+    return entry.id, entry.method, entry.url
 
 
 @dataclass(frozen=True)
@@ -308,6 +399,7 @@ class ReplayIndex:
 
     `near_miss_limit`: candidates in a report. `near_miss_scan`: at most this many distinct recorded
     requests are ranked for a miss (those with the same path first), which caps the cost of a miss.
+    Plays give back the exchanges given (`from_cassette`: a fresh copy of the recorded one each time).
     """
 
     def __init__(
@@ -325,21 +417,68 @@ class ReplayIndex:
         self.on_exhausted = on_exhausted
         self.near_miss_limit = near_miss_limit
         self.near_miss_scan = near_miss_scan
-        self._exchanges = [e for e in exchanges if e.response is not None]
+        self._entries: list[Exchange | _Recorded] = []
         self._plays: dict[RequestKey, _Plays] = {}
-        self._by_path: dict[str, list[RequestKey]] = {}
-        for index, exchange in enumerate(self._exchanges):
-            key = request_key(exchange.request, self.rules)
-            if key not in self._plays:
-                self._plays[key] = _Plays()
-                self._by_path.setdefault(key.path, []).append(key)
-            self._plays[key].indices.append(index)
+        self._by_path: dict[str, list[RequestKey]] | None = None  # made on the first near miss
+        for exchange in exchanges:
+            self._add(exchange, exchange)
         self._served = Counter[int]()
         self._misses = 0
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_cassette(
+        cls,
+        cassette: str | Path | CassetteStream,
+        *,
+        rules: RedactionRules | None = None,
+        on_exhausted: OnExhausted = REPEAT_LAST,
+        near_miss_limit: int = 3,
+        near_miss_scan: int = 10_000,
+    ) -> ReplayIndex:
+        """The index of a cassette file, built as it is read: each interaction is converted, kept in a
+        compact form (`_Recorded`) and let go, so no list of every exchange ever exists. Raises
+        CassetteError as `load_cassette` does."""
+        stream = cassette if isinstance(cassette, CassetteStream) else open_cassette(cassette)
+        index = cls((), rules=rules, on_exhausted=on_exhausted, near_miss_limit=near_miss_limit,
+                    near_miss_scan=near_miss_scan)  # fmt: skip
+        shared: dict[Any, Any] = {}
+        for exchange, _ in stream.interactions:
+            if exchange.response is not None:
+                index._add(exchange, _Recorded.of(exchange, exchange.response, shared), shared)
+        return index
+
+    def _add(
+        self, exchange: Exchange, entry: Exchange | _Recorded, shared: dict[Any, Any] | None = None
+    ) -> None:
+        """`shared`: as in `_Recorded.of`, for the key's parts (methods, hosts, queries, bodies repeat)."""
+        if exchange.response is None:
+            return
+        key = request_key(exchange.request, self.rules)
+        if shared is not None:
+            key = RequestKey(*(shared.setdefault(part, part) for part in (key.method, key.host, key.path,
+                                                                          key.query, key.body)))  # fmt: skip
+        plays = self._plays.get(key)
+        if plays is None:
+            plays = self._plays[key] = _Plays()
+        plays.indices.append(len(self._entries))
+        self._entries.append(entry)
+
     def __len__(self) -> int:
-        return len(self._exchanges)
+        return len(self._entries)
+
+    def fresh(self, on_exhausted: OnExhausted | None = None) -> ReplayIndex:
+        """An index over the same recordings with nothing played yet: a session proxy's tests each get
+        one from a cached index, without reading the cassette again. The recordings are shared."""
+        copy = ReplayIndex((), rules=self.rules, on_exhausted=on_exhausted or self.on_exhausted,
+                           near_miss_limit=self.near_miss_limit, near_miss_scan=self.near_miss_scan)  # fmt: skip
+        copy._entries = self._entries
+        copy._plays = {key: _Plays(plays.indices) for key, plays in self._plays.items()}
+        return copy
+
+    def recorded_urls(self) -> Iterator[str]:
+        """The URL of each recorded request, in recorded order (to infer the upstream)."""
+        return (_request_line(entry)[2] for entry in self._entries)
 
     def play(self, request: Request) -> ReplayResult:
         """The next recorded exchange for this request, or a miss with its near-miss report."""
@@ -349,8 +488,11 @@ class ReplayIndex:
             index = self._next(plays) if plays else None
             if index is not None:
                 self._served[index] += 1
-                return ReplayResult(self._exchanges[index], repeated=self._served[index] > 1)
-            self._misses += 1
+                repeated = self._served[index] > 1
+            else:
+                self._misses += 1
+        if index is not None:
+            return ReplayResult(_exchange(self._entries[index]), repeated=repeated)
         if plays:
             reason = f"all {len(plays.indices)} recorded responses for this request were already played"
         else:
@@ -380,26 +522,31 @@ class ReplayIndex:
         return NearMissReport(request.method, url, reason, tuple(ranked))
 
     def _keys_to_rank(self, key: RequestKey) -> list[RequestKey]:
+        with self._lock:
+            if self._by_path is None:
+                self._by_path = {}
+                for recorded in self._plays:
+                    self._by_path.setdefault(recorded.path, []).append(recorded)
         same_path = self._by_path.get(key.path, [])
         others = (k for k in self._plays if k.path != key.path)
         budget = max(0, self.near_miss_scan - len(same_path))
         return same_path[: self.near_miss_scan] + [k for _, k in zip(range(budget), others, strict=False)]
 
     def _candidate(self, recorded: RequestKey, requested: RequestKey) -> Candidate:
-        exchange = self._exchanges[self._plays[recorded].indices[0]]
+        exchange_id, method, url = _request_line(self._entries[self._plays[recorded].indices[0]])
         distance, diff = key_differences(recorded, requested)
-        return Candidate(exchange.id, exchange.request.method, exchange.request.url, distance, diff)
+        return Candidate(exchange_id, method, url, distance, diff)
 
     def usage(self) -> ReplayUsage:
         with self._lock:
             served = self._served.copy()
             misses = self._misses
         return ReplayUsage(
-            recorded=len(self._exchanges),
+            recorded=len(self._entries),
             served=sum(served.values()),
             repeats=sum(n - 1 for n in served.values()),
             misses=misses,
-            unused=tuple(e for i, e in enumerate(self._exchanges) if not served[i]),
+            unused=tuple(_exchange(e) for i, e in enumerate(self._entries) if not served[i]),
         )
 
 
@@ -419,12 +566,54 @@ def shift_session_times(body: bytes, now: float) -> bytes:
     """A recorded Top Picks body whose `fanSession.resaleSid` starts at `now` (epoch s), same duration.
 
     A replayed fan session would otherwise be long expired. Bodies without a usable resaleSid are
-    returned unchanged.
+    returned unchanged. The same as `shift_session_document` and a compact `json.dumps`, but a body is
+    parsed and dumped once (`_SessionTemplate`), not at every play.
     """
+    template = _session_template(body)
+    return body if template is None else template.at(now)
+
+
+@dataclass(frozen=True)
+class _SessionTemplate:
+    """A Top Picks body dumped once with markers for its two session times, and what to put there."""
+
+    pieces: tuple[bytes, bytes, bytes]  # before the first time, between them, after the second
+    first_is_start: bool
+    start_like: Any  # the recorded values, whose types the new ones keep
+    expire_like: Any
+    duration_ms: int
+
+    def at(self, now: float) -> bytes:
+        start = to_epoch_ms(now)
+        times = (_json_scalar(_like(self.start_like, start)),
+                 _json_scalar(_like(self.expire_like, start + self.duration_ms)))  # fmt: skip
+        first, second = times if self.first_is_start else times[::-1]
+        before, between, after = self.pieces
+        return b"".join((before, first, between, second, after))
+
+
+def _json_scalar(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+@lru_cache(maxsize=256)  # replays play the same recordings again and again
+def _session_template(body: bytes) -> _SessionTemplate | None:
     document = parse_json(body)
-    if not shift_session_document(document, now):
-        return body
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    sid = resale_sid(document)
+    if sid is None:
+        return None
+    times = document["fanSession"]["resaleSid"]
+    start_like, expire_like = times["sessionStartTime"], times["sessionExpireTime"]
+    start_mark, expire_mark = (f"tmproxy-{uuid.uuid4().hex}" for _ in range(2))
+    times["sessionStartTime"], times["sessionExpireTime"] = start_mark, expire_mark
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    start_at, expire_at = text.index(f'"{start_mark}"'.encode()), text.index(f'"{expire_mark}"'.encode())
+    marks = sorted([(start_at, len(start_mark) + 2), (expire_at, len(expire_mark) + 2)])
+    (first_at, first_len), (second_at, second_len) = marks
+    pieces = (text[:first_at], text[first_at + first_len : second_at], text[second_at + second_len :])
+    return _SessionTemplate(
+        pieces, start_at < expire_at, start_like, expire_like, sid.expire_ms - sid.start_ms
+    )
 
 
 def shift_session_document(document: Any, now: float) -> bool:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy.cassette import CassetteError
-from proxy.cassette_cache import has_interactions, load_cached
+from proxy.cassette_cache import cached_index, has_interactions
 from proxy.recording import CassettePlan, OnMiss, RecordMode, UpstreamUnknownError, infer_upstream
 
 
@@ -110,7 +110,7 @@ class SessionControl:
             else:
                 plan = CassettePlan.for_record_mode(mode, has_interactions(path))
             if not plan.record:  # replayed as recorded, whatever the upstream of a recording run
-                upstream = infer_upstream(load_cached(path).exchanges)
+                upstream = infer_upstream(cached_index(path).recorded_urls())
             elif not upstream:
                 raise SwitchError(f"record mode {mode} needs an upstream")
             self.master.options.update(tm_sid=sid, tm_route_to=upstream, **plan.options(str(path)))

@@ -194,7 +194,15 @@ def decode_stored_body(body: bytes, headers: Headers) -> tuple[bytes, Headers]:
 
 
 def decoded_exchange(exchange: Exchange) -> Exchange:
-    """The exchange with both bodies decoded: redaction and replay keys need the real content."""
+    """The exchange with both bodies decoded: redaction and replay keys need the real content.
+
+    The exchange itself when neither body has a content coding (nearly always: not copied).
+    """
+    response = exchange.response
+    if not content_codings(exchange.request.headers) and (
+        response is None or not content_codings(response.headers)
+    ):
+        return exchange
     body, headers = decode_body(exchange.request.body, exchange.request.headers)
     request = replace(exchange.request, body=body, headers=headers)
     response = exchange.response
@@ -238,6 +246,8 @@ def body_from_yaml(value: Any) -> bytes:
 
 def _clean_text(value: str) -> str:
     """Header fields and URLs may carry undecodable bytes as lone surrogates, which no file can hold."""
+    if value.isascii():
+        return value
     return value.encode("utf-8", "replace").decode("utf-8")
 
 

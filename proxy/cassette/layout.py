@@ -232,13 +232,16 @@ def _fast_json(value: Any, newline: str) -> str:
         for key, item in value.items():
             if type(key) is not str:
                 raise _Unusual
-            parts.append(f"{_encode_string(key)}: {_fast_json(item, inner)}")
+            # Strings, most values, without a call of their own.
+            text = _encode_string(item) if type(item) is str else _fast_json(item, inner)
+            parts.append(f"{_encode_string(key)}: {text}")
         return "{" + inner + ("," + inner).join(parts) + newline + "}"
     if kind is list:
         if not value:
             return "[]"
         inner = newline + "  "
-        return "[" + inner + ("," + inner).join(_fast_json(item, inner) for item in value) + newline + "]"
+        items = [_encode_string(item) if type(item) is str else _fast_json(item, inner) for item in value]
+        return "[" + inner + ("," + inner).join(items) + newline + "]"
     if value is None:
         return "null"
     if kind is bool:
@@ -317,15 +320,18 @@ def split_layout(data: bytes) -> Layout | None:
     return layout
 
 
-def parse_item(data: bytes, item: Item, path: str | None) -> Any:
-    """One item's interaction dict; JSON items fall back to YAML (a hand-edited item may be either)."""
+def parse_item(data: bytes, item: Item, path: str | None, first_line: int | None = None) -> Any:
+    """One item's interaction dict; JSON items fall back to YAML (a hand-edited item may be either).
+
+    `first_line`: the item's line in the file, when `data` is not the whole file from its start."""
     chunk = data[item.start : item.end]
     if item.style == JSON_STYLE:
         try:
             return json.loads(chunk[2:])
         except (ValueError, RecursionError):
             pass
-    first_line = data.count(b"\n", 0, item.start) + 1
+    if first_line is None:
+        first_line = data.count(b"\n", 0, item.start) + 1
     loaded = safe_load(chunk, path, first_line)
     if not isinstance(loaded, list) or len(loaded) != 1:
         raise CassetteError("an interactions item must be a single list entry", path, first_line)

@@ -3,8 +3,9 @@
 Three layers, from precise to paranoid:
 1. structured rules: the `apikey` query parameter, secret headers, cookies, OAuth fields in query strings,
    form and JSON bodies, card data in JSON bodies, plus extra names and regexes from `RedactionRules`;
-2. the scrub: every secret value seen so far (in memory only) is replaced wherever else it turns up,
-   raw, URL-encoded or JSON-escaped (e.g. the apikey echoed in a 429 fault string);
+2. the scrub: every secret value seen so far (in memory only; access tokens until they have expired,
+   see `Redactor`) is replaced wherever else it turns up, raw, URL-encoded or JSON-escaped (e.g. the
+   apikey echoed in a 429 fault string);
 3. the canary (`Redactor.check`): the writer's last look at the serialized text, which raises
    `SecretLeakError` instead of writing a secret.
 
@@ -14,17 +15,19 @@ with `filter_query_parameters=[("apikey", "REDACTED")]`.
 
 from __future__ import annotations
 
-import bisect
-import copy
+import heapq
 import json
 import logging
+import math
 import re
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from itertools import accumulate
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus, unquote_plus
 
 from proxy.cassette.errors import SecretLeakError
@@ -142,6 +145,8 @@ class Secret:
 class Redacted:
     exchange: Exchange
     secrets: frozenset[Secret]
+    lifetimes: Mapping[str, float] = field(default_factory=dict)
+    """Access tokens this exchange issued with a sure `expires_in`, and that many seconds."""
 
 
 def looks_secret(value: str, min_length: int = MIN_SECRET_LENGTH) -> bool:
@@ -173,135 +178,185 @@ class _GramTier:
     A form occurring in a text covers a text position that is a multiple of `stride`, at one of its
     first `stride` offsets; so each form is known by the `stride` grams of `size` characters starting
     there, and a text by its grams at the multiples of `stride`. No common gram: none of the forms
-    occurs. The grams are kept in sets whose sizes about double (a new set is merged into the one
-    before while not smaller than half of it): adding forms copies each gram about log(n) times,
-    a test probes log(n) sets. Up to `FEW` forms are simply searched one by one. Immutable.
+    occurs. The grams live in one set (and how many forms have each, to forget them), so adding or
+    forgetting a form touches `stride` entries and a test is one probe per text gram, whatever the
+    number of forms; a set, more compact than a dict, misses the CPU cache less once it is large.
+    While it holds up to `FEW` forms, `_FormFilter` searches them one by one instead.
     """
 
     FEW = 16
 
-    __slots__ = ("size", "stride", "forms", "levels")
+    __slots__ = ("size", "stride", "forms", "grams", "_owners")
 
-    def __init__(
-        self, size: int, stride: int, forms: tuple[Any, ...] = (), levels: tuple[frozenset[Any], ...] = ()
-    ) -> None:
+    def __init__(self, size: int, stride: int) -> None:
         self.size = size
         self.stride = stride
-        self.forms = forms  # only while there are at most FEW of them
-        self.levels = levels
+        self.forms: dict[Any, None] = {}
+        self.grams: set[Any] = set()
+        self._owners: dict[Any, int] = {}  # gram -> how many forms have it
 
     @property
     def min_length(self) -> int:
         return self.size + self.stride - 1
 
-    def _grams(self, forms: Iterable[Any]) -> frozenset[Any]:
-        return frozenset(f[i : i + self.size] for f in forms for i in range(self.stride))
+    def add(self, form: Any) -> None:
+        self.forms[form] = None
+        owners = self._owners
+        for i in range(self.stride):
+            gram = form[i : i + self.size]
+            owners[gram] = owners.get(gram, 0) + 1
+            self.grams.add(gram)
 
-    def with_forms(self, forms: list[Any]) -> _GramTier:
-        if not forms:
-            return self
-        if not self.levels and len(self.forms) + len(forms) <= self.FEW:
-            return _GramTier(self.size, self.stride, self.forms + tuple(forms))
-        levels = list(self.levels)
-        merged = self._grams([*self.forms, *forms])
-        while levels and len(merged) * 4 >= len(levels[-1]):
-            merged = levels.pop() | merged
-        return _GramTier(self.size, self.stride, (), (*levels, merged))
+    def remove(self, form: Any) -> None:
+        del self.forms[form]
+        owners = self._owners
+        for i in range(self.stride):
+            gram = form[i : i + self.size]
+            if owners[gram] == 1:
+                del owners[gram]
+                self.grams.discard(gram)
+            else:
+                owners[gram] -= 1
 
-    def may_occur(self, text: Any) -> bool:
-        if not self.levels:
-            return any(form in text for form in self.forms)
-        size, stride = self.size, self.stride
-        grams = {text[i : i + size] for i in range(0, len(text), stride)}
-        return any(not level.isdisjoint(grams) for level in self.levels)
+    def grams_shared(self, text: Any) -> bool:
+        """Whether `text` has a gram of a form at a multiple of `stride`: False when no form occurs."""
+        size = self.size
+        return not self.grams.isdisjoint({text[i : i + size] for i in range(0, len(text), self.stride)})
 
 
 class _FormFilter:
     """A fast test that none of many secret forms occurs in a text (str or bytes, not both).
 
-    Long forms go to gram tiers (`_GramTier`), the few short ones are searched one by one. Immutable.
+    Long forms go to gram tiers (`_GramTier`); the short ones, and those of a tier while it holds at
+    most `_GramTier.FEW`, are searched one by one.
     """
 
     TIERS = ((8, 24), (6, 10))  # (gram size, stride): forms of 31+ characters, then of 15+
 
-    __slots__ = ("tiers", "short")
+    __slots__ = ("tiers", "short", "_searched", "_by_grams")
 
-    def __init__(self, tiers: tuple[_GramTier, ...] | None = None, short: tuple[Any, ...] = ()) -> None:
-        self.tiers = tiers if tiers is not None else tuple(_GramTier(*t) for t in self.TIERS)
-        self.short = short
+    def __init__(self) -> None:
+        self.tiers = tuple(_GramTier(*t) for t in self.TIERS)
+        self.short: dict[Any, None] = {}
+        self._searched: tuple[Any, ...] | None = ()  # the forms searched one by one; None: to regroup
+        self._by_grams: tuple[_GramTier, ...] = ()  # the tiers told by their grams
 
-    def with_forms(self, forms: Iterable[Any]) -> _FormFilter:
-        remaining = list(forms)
-        tiers = []
-        for tier in self.tiers:
-            tiers.append(tier.with_forms([f for f in remaining if len(f) >= tier.min_length]))
-            remaining = [f for f in remaining if len(f) < tier.min_length]
-        return _FormFilter(tuple(tiers), self.short + tuple(remaining))
+    def _place(self, form: Any) -> _GramTier | dict[Any, None]:
+        return next((tier for tier in self.tiers if len(form) >= tier.min_length), self.short)
+
+    def add(self, form: Any) -> None:
+        place = self._place(form)
+        if isinstance(place, _GramTier):
+            place.add(form)
+        else:
+            place[form] = None
+        self._searched = None
+
+    def remove(self, form: Any) -> None:
+        place = self._place(form)
+        if isinstance(place, _GramTier):
+            place.remove(form)
+        else:
+            del place[form]
+        self._searched = None
+
+    def _regroup(self) -> tuple[Any, ...]:
+        few = [tier for tier in self.tiers if len(tier.forms) <= tier.FEW]
+        self._searched = (*self.short, *(form for tier in few for form in tier.forms))
+        self._by_grams = tuple(tier for tier in self.tiers if tier not in few)
+        return self._searched
 
     def may_occur(self, text: Any) -> bool:
         """False only when none of the forms occurs in `text`."""
-        if any(form in text for form in self.short):
-            return True
-        return any(tier.may_occur(text) for tier in self.tiers)
+        for form in self._searched if self._searched is not None else self._regroup():
+            if form in text:
+                return True
+        for tier in self._by_grams:  # noqa: SIM110 - any() and a generator cost more than these few tests
+            if tier.grams_shared(text):
+                return True
+        return False
 
 
 class SecretMatcher:
     """Finds and replaces known secret values, in every encoding `encoded_forms` lists.
 
     A text holding no secret (nearly every text) is told apart by `_FormFilter` at a cost that hardly grows
-    with the number of secrets known; only a text that may hold one is searched form by form.
+    with the number of secrets known; only a text that may hold one is searched form by form, longest
+    first (so that a form is replaced before any shorter form inside it), forms of one length in the
+    order they were learnt. Secrets can be added and forgotten; not thread-safe (`Redactor` locks).
     """
 
-    def __init__(self, secrets: Iterable[Secret], min_length: int = MIN_SECRET_LENGTH) -> None:
+    def __init__(self, secrets: Iterable[Secret] = (), min_length: int = MIN_SECRET_LENGTH) -> None:
         self.min_length = min_length
         self.values: set[str] = set()
-        self.float_like_values = False  # one could be `str()` of a float, whatever JSON spelled it
+        self._float_like = 0  # values that could be `str()` of a float, whatever JSON spelled it
         self._kinds: dict[str, str] = {}
-        # Longest first, so that a form is replaced before any shorter form inside it.
-        self._forms: list[str] = []
-        self._byte_forms: list[tuple[bytes, str]] = []
+        self._owners: dict[str, int] = {}  # form -> how many known values have it
+        self._by_length: dict[int, dict[str, bytes]] = {}  # form -> its UTF-8 bytes
+        self._lengths: list[int] | None = []  # descending; None when to be sorted again
         self._filter = _FormFilter()
         self._byte_filter = _FormFilter()
-        self._add(secrets)
+        self._clear: deque[bytes] = deque(maxlen=4)  # bodies known to hold no form (see `note_clear`)
+        self.add(secrets)
 
-    def extended(self, secrets: Iterable[Secret]) -> SecretMatcher:
-        """A matcher that also knows `secrets`, at a cost that depends on them, not on those known.
+    @property
+    def float_like_values(self) -> bool:
+        return self._float_like > 0
 
-        This matcher is left as it was: a reader may still be using it.
-        """
-        clone = copy.copy(self)
-        clone.values = set(self.values)
-        clone._kinds = dict(self._kinds)
-        clone._forms = list(self._forms)
-        clone._byte_forms = list(self._byte_forms)
-        clone._add(secrets)
-        return clone
-
-    def _add(self, secrets: Iterable[Secret]) -> None:
-        new: list[str] = []
+    def add(self, secrets: Iterable[Secret]) -> None:
+        """Learn these secrets (values already known are left as they are)."""
         for secret in secrets:
-            if looks_secret(secret.value, self.min_length):
-                self.values.add(secret.value)
-                self.float_like_values = self.float_like_values or bool(_FLOAT_TEXT.fullmatch(secret.value))
-                for form in encoded_forms(secret.value):
-                    if form not in self._kinds:
-                        self._kinds[form] = secret.kind
-                        new.append(form)
-        if not new:
+            value = secret.value
+            if value in self.values or not looks_secret(value, self.min_length):
+                continue
+            self.values.add(value)
+            self._float_like += bool(_FLOAT_TEXT.fullmatch(value))
+            for form in encoded_forms(value):
+                owners = self._owners.get(form, 0)
+                self._owners[form] = owners + 1
+                if owners:
+                    continue
+                self._kinds[form] = secret.kind
+                encoded = form.encode("utf-8")
+                self._by_length.setdefault(len(form), {})[form] = encoded
+                self._lengths = None
+                self._filter.add(form)
+                self._byte_filter.add(encoded)
+                self._clear.clear()
+
+    def forget(self, value: str) -> None:
+        """Stop looking for a value (and the forms no other known value shares)."""
+        if value not in self.values:
             return
-        if len(new) > 64:  # many at once: sorting all is cheaper than inserting each
-            self._forms = sorted(self._kinds, key=len, reverse=True)
-            self._byte_forms = [(f.encode("utf-8"), self._kinds[f]) for f in self._forms]
-        else:  # after the forms at least as long: the order a stable sort of all would give
-            for form in new:
-                at = bisect.bisect_right(self._forms, -len(form), key=lambda f: -len(f))
-                self._forms.insert(at, form)
-                self._byte_forms.insert(at, (form.encode("utf-8"), self._kinds[form]))
-        self._filter = self._filter.with_forms(new)
-        self._byte_filter = self._byte_filter.with_forms([f.encode("utf-8") for f in new])
+        self.values.discard(value)
+        self._float_like -= bool(_FLOAT_TEXT.fullmatch(value))
+        for form in encoded_forms(value):
+            owners = self._owners.pop(form) - 1
+            if owners:
+                self._owners[form] = owners
+                continue
+            del self._kinds[form]
+            same_length = self._by_length[len(form)]
+            encoded = same_length.pop(form)
+            if not same_length:
+                del self._by_length[len(form)]
+                self._lengths = None
+            self._filter.remove(form)
+            self._byte_filter.remove(encoded)
+
+    def _ordered(self) -> Iterator[tuple[str, bytes]]:
+        """Every form and its bytes, longest first."""
+        if self._lengths is None:
+            self._lengths = sorted(self._by_length, reverse=True)
+        for length in self._lengths:
+            yield from self._by_length[length].items()
 
     def __bool__(self) -> bool:
-        return bool(self._forms)
+        return bool(self._kinds)
+
+    def __len__(self) -> int:
+        """How many values are known."""
+        return len(self.values)
 
     def may_contain(self, text: str) -> bool:
         """False only when no secret occurs in `text` (cheap whatever the number of secrets)."""
@@ -310,7 +365,7 @@ class SecretMatcher:
     def sub(self, text: str) -> str:
         if not self._filter.may_occur(text):
             return text
-        for form in self._forms:
+        for form, _ in self._ordered():
             if form in text:
                 text = text.replace(form, PLACEHOLDER)
         return text
@@ -318,7 +373,7 @@ class SecretMatcher:
     def sub_bytes(self, data: bytes) -> bytes:
         if not self._byte_filter.may_occur(data):
             return data
-        for form, _ in self._byte_forms:
+        for _, form in self._ordered():
             if form in data:
                 data = data.replace(form, PLACEHOLDER.encode())
         return data
@@ -327,12 +382,18 @@ class SecretMatcher:
         """The kind of the first secret found in text, or None."""
         if not self._filter.may_occur(text):
             return None
-        return next((self._kinds[f] for f in self._forms if f in text), None)
+        return next((self._kinds[form] for form, _ in self._ordered() if form in text), None)
+
+    def note_clear(self, body: bytes) -> None:
+        """Remember that `body`, valid UTF-8, was told free of every form as text (`may_contain`): the
+        canary searching the same bytes object again needs not, until a form is learnt. Exact: a UTF-8
+        encoded form occurs in UTF-8 bytes exactly where the form occurs in their text."""
+        self._clear.append(body)
 
     def search_bytes(self, data: bytes) -> str | None:
-        if not self._byte_filter.may_occur(data):
+        if any(data is clear for clear in self._clear) or not self._byte_filter.may_occur(data):
             return None
-        return next((kind for form, kind in self._byte_forms if form in data), None)
+        return next((self._kinds[form] for form, encoded in self._ordered() if encoded in data), None)
 
 
 # Structured redaction ----------------------------------------------------------------------------------
@@ -423,7 +484,11 @@ def _redact_header(name: str, value: str, rules: RedactionRules, found: set[Secr
 
 
 def redact_headers(headers: Headers, rules: RedactionRules, found: set[Secret]) -> Headers:
-    return Headers((name, _redact_header(name, value, rules, found)) for name, value in headers)
+    """The headers with secret values replaced; the same object when none was."""
+    fields = [(name, _redact_header(name, value, rules, found)) for name, value in headers]
+    if all(new is old for (_, new), (_, old) in zip(fields, headers, strict=True)):
+        return headers
+    return Headers(fields)
 
 
 def _has_content(value: Any) -> bool:
@@ -495,7 +560,12 @@ def _dump_json(value: Any) -> bytes:
 
 
 def is_form_body(body: bytes, headers: Headers) -> bool:
-    content_type = (headers.get("Content-Type") or "").lower()
+    return is_form(body, headers.get("Content-Type") or "")
+
+
+def is_form(body: bytes, content_type: str) -> bool:
+    """A form body: so labelled, or unlabelled and shaped like one."""
+    content_type = content_type.lower()
     if _FORM_CONTENT_TYPE in content_type:
         return True
     return not content_type and bool(_LOOKS_LIKE_FORM.match(body))
@@ -543,6 +613,8 @@ def _redact_body(
 ) -> bytes:
     if not body:
         return body
+    if _json_keys_all_plain(body, rules, oauth) and not is_form_body(body, headers):
+        return body  # JSON or not, there is nothing for the rules here: no need to parse it
     parsed = parse_json_body(body)
     if parsed is not None:
         if _json_keys_all_plain(body, rules, oauth):
@@ -606,12 +678,56 @@ def redact_structure(exchange: Exchange, rules: RedactionRules) -> Redacted:
     headers, body = _redact_message_headers_and_body(
         exchange.request.headers, exchange.request.body, rules, oauth, found
     )
-    request = replace(exchange.request, url=url, headers=headers, body=body)
+    request = _changed(exchange.request, url=url, headers=headers, body=body)
     response = exchange.response
+    lifetimes: dict[str, float] = {}
     if response is not None:
+        lifetimes = issued_token_lifetimes(response.body)
         headers, body = _redact_message_headers_and_body(response.headers, response.body, rules, oauth, found)
-        response = replace(response, headers=headers, body=body)
-    return Redacted(replace(exchange, request=request, response=response), frozenset(found))
+        response = _changed(response, headers=headers, body=body)
+    # A value that is also something else here (a refresh token, say) is never forgotten.
+    for secret in found:
+        if secret.value in lifetimes and not _is_access_token_kind(secret.kind):
+            del lifetimes[secret.value]
+    return Redacted(_changed(exchange, request=request, response=response), frozenset(found), lifetimes)
+
+
+MAX_SURE_LIFETIME = 10 * 365 * 86400.0
+"""An `expires_in` beyond ten years is no sure expiry (nor worth waiting for)."""
+
+
+def _sure_seconds(value: Any) -> float | None:
+    """`expires_in` as seconds when it can only mean that: a number, or a string of decimal digits."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        # isdecimal, not isdigit: "²" is a digit that int() refuses. Long strings are no lifetime.
+        if not value.isdecimal() or len(value) > 12:
+            return None
+        value = int(value)
+    if isinstance(value, int | float) and 0 <= value <= MAX_SURE_LIFETIME:
+        return float(value)
+    return None  # negative, NaN, infinite, huge, or not a number
+
+
+def issued_token_lifetimes(body: bytes) -> dict[str, float]:
+    """The access token an OAuth token response issues, and its `expires_in` in seconds, when both are
+    sure (a JSON object with a string `access_token` and a number or decimal string `expires_in`)."""
+    if b"xpires" not in body:  # cheap: nearly no body is a token response
+        return {}
+    parsed = parse_json_body(body)
+    if not isinstance(parsed, Mapping):
+        return {}
+    fields = {normalize_name(str(key)): value for key, value in parsed.items()}
+    token, seconds = fields.get("accesstoken"), _sure_seconds(fields.get("expiresin"))
+    if not isinstance(token, str) or not token or seconds is None:
+        return {}
+    return {token: seconds}
+
+
+def _is_access_token_kind(kind: str) -> bool:
+    prefix = "JSON field "
+    return kind.startswith(prefix) and normalize_name(kind[len(prefix) :]) == "accesstoken"
 
 
 # The scrub -------------------------------------------------------------------------------------------
@@ -640,7 +756,10 @@ def _scrub_keeps(body: bytes, matcher: SecretMatcher) -> bool:
     if matcher.float_like_values:
         return False
     text = _plain_text(body)
-    return text is not None and not matcher.may_contain(text)
+    if text is None or matcher.may_contain(text):
+        return False
+    matcher.note_clear(body)
+    return True
 
 
 def _scrub_body(body: bytes, matcher: SecretMatcher) -> bytes:
@@ -658,29 +777,41 @@ def _scrub_body(body: bytes, matcher: SecretMatcher) -> bytes:
 
 def _scrub_headers(headers: Headers, matcher: SecretMatcher) -> Headers:
     if not matcher.may_contain("\n".join(value for _, value in headers)):
-        return Headers(headers.items())
+        return headers
     return Headers((name, matcher.sub(value)) for name, value in headers)
 
 
 def scrub_exchange(exchange: Exchange, matcher: SecretMatcher) -> Exchange:
-    """Layer 2: every known secret value replaced wherever it appears in the exchange."""
+    """Layer 2: every known secret value replaced wherever it appears in the exchange.
+
+    What holds no secret is given back as it is (not copied): nearly everything.
+    """
     if not matcher:
         return exchange
-    request = exchange.request
-    request = replace(
-        request,
-        url=matcher.sub(request.url),
-        headers=_scrub_headers(request.headers, matcher),
-        body=_scrub_body(request.body, matcher),
+    request = _changed(
+        exchange.request,
+        url=matcher.sub(exchange.request.url),
+        headers=_scrub_headers(exchange.request.headers, matcher),
+        body=_scrub_body(exchange.request.body, matcher),
     )
     response: Response | None = exchange.response
     if response is not None:
-        response = replace(
+        response = _changed(
             response,
             headers=_scrub_headers(response.headers, matcher),
             body=_scrub_body(response.body, matcher),
         )
-    return replace(exchange, request=request, response=response)
+    return _changed(exchange, request=request, response=response)
+
+
+_Record = TypeVar("_Record", Exchange, Request, Response)
+
+
+def _changed(record: _Record, **values: Any) -> _Record:
+    """`dataclasses.replace`, or the record itself when every value is the one it holds."""
+    if all(getattr(record, name) is value for name, value in values.items()):
+        return record
+    return replace(record, **values)
 
 
 def redact_exchange(
@@ -710,47 +841,99 @@ def redact_finding(finding: Finding, rules: RedactionRules, matcher: SecretMatch
     )
 
 
+EXPIRY_MARGIN_S = 600.0
+"""How long after its `expires_in` an access token is still looked for: clocks drift, apps retry."""
+
+
 class Redactor:
-    """Redacts exchange after exchange, remembering every secret seen, in memory only and never written.
+    """Redacts exchange after exchange, remembering the secrets seen, in memory only and never written.
 
     The memory feeds the scrub (a token seen in one response is removed from later requests) and the
-    canary. Thread-safe: the proxy completes interactions concurrently.
+    canary. An access token issued with a sure `expires_in` is forgotten once it has expired, plus
+    `EXPIRY_MARGIN_S`, both by the traffic's clock (the latest exchange's time) and by the machine's
+    (`clock`, monotonic): a dead token is no secret, and an app refreshing its token all day would
+    otherwise make every append look for thousands of them. Refresh tokens, id tokens, the apikey and
+    anything without a sure expiry are never forgotten; a forgotten token seen again is a secret again.
+    Thread-safe: the proxy completes interactions concurrently.
     """
 
-    def __init__(self, rules: RedactionRules | None = None) -> None:
+    def __init__(
+        self, rules: RedactionRules | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rules = rules or RedactionRules()
+        self.clock = clock
+        self.forgotten = 0
         self._seen: dict[str, Secret] = {}
         self._lock = threading.Lock()
         self._matcher = SecretMatcher((), self.rules.min_secret_length)
+        self._traffic_now = -math.inf
+        self._deadlines: dict[str, tuple[float, float]] = {}  # value -> (traffic, machine) time to forget
+        self._expiring: list[tuple[float, float, str]] = []  # a heap of the same, stale entries skipped
 
-    def _remember(self, secrets: Iterable[Secret]) -> SecretMatcher:
-        with self._lock:
-            new = {s.value: s for s in secrets if s.value not in self._seen}
-            self._seen.update(new)
-            if new:
-                self._matcher = self._matcher.extended(new.values())
-            return self._matcher
+    @property
+    def remembered(self) -> int:
+        """How many secret values every append looks for."""
+        return len(self._seen)
+
+    def _remember(self, result: Redacted, exchange: Exchange) -> None:
+        """Learn an exchange's secrets and forget the access tokens that have expired (lock held)."""
+        at = exchange.finished_at
+        self._traffic_now = max(self._traffic_now, at)
+        self._forget_expired()
+        new = {s.value: s for s in result.secrets if s.value not in self._seen}
+        self._seen.update(new)
+        self._matcher.add(new.values())
+        if exchange.started_at <= 0:  # no time recorded: no traffic clock to expire anything by
+            return
+        machine_now = self.clock()
+        for value, seconds in result.lifetimes.items():
+            if value in new or value in self._deadlines:  # never one already known without an expiry
+                traffic, machine = self._deadlines.get(value, (-math.inf, -math.inf))
+                self._deadlines[value] = (
+                    max(traffic, at + seconds + EXPIRY_MARGIN_S),
+                    max(machine, machine_now + seconds + EXPIRY_MARGIN_S),
+                )
+                heapq.heappush(self._expiring, (*self._deadlines[value], value))
+
+    def _forget_expired(self) -> None:
+        machine_now = None
+        while self._expiring:
+            traffic, machine, value = self._expiring[0]
+            if traffic >= self._traffic_now:
+                return
+            machine_now = self.clock() if machine_now is None else machine_now
+            if machine >= machine_now:
+                return  # later ones wait too: forgetting late is safe, early is not
+            heapq.heappop(self._expiring)
+            if self._deadlines.get(value) != (traffic, machine):
+                continue  # re-issued with a later expiry
+            del self._deadlines[value], self._seen[value]
+            self._matcher.forget(value)
+            self.forgotten += 1
 
     def observe(self, exchange: Exchange) -> None:
         """Remember the secrets of traffic that is not written (e.g. passed through while not recording)."""
-        self._remember(redact_structure(exchange, self.rules).secrets)
+        result = redact_structure(exchange, self.rules)
+        with self._lock:
+            self._remember(result, exchange)
 
     def redact(self, exchange: Exchange, findings: Iterable[Finding] = ()) -> tuple[Exchange, list[Finding]]:
         """The exchange and its findings with every secret (of this exchange and earlier ones) replaced."""
         result = redact_structure(exchange, self.rules)
-        matcher = self._remember(result.secrets)
-        redacted = (
-            scrub_exchange(result.exchange, matcher) if self.rules.scrub_seen_values else result.exchange
-        )
-        return redacted, [redact_finding(f, self.rules, matcher) for f in findings]
+        with self._lock:
+            self._remember(result, exchange)
+            matcher = self._matcher
+            redacted = (
+                scrub_exchange(result.exchange, matcher) if self.rules.scrub_seen_values else result.exchange
+            )
+            return redacted, [redact_finding(f, self.rules, matcher) for f in findings]
 
     def check(self, text: str, exchange_id: str = "", raw: Iterable[bytes] = ()) -> None:
-        """The canary: raise SecretLeakError if any secret seen so far is in `text` or the `raw` bytes."""
+        """The canary: raise SecretLeakError if any secret remembered is in `text` or the `raw` bytes."""
         with self._lock:
-            matcher = self._matcher
-        kind = matcher.search(text)
-        for data in raw:
-            kind = kind or matcher.search_bytes(data)
+            kind = self._matcher.search(text)
+            for data in raw:
+                kind = kind or self._matcher.search_bytes(data)
         if kind is not None:
             log.error("secret leak stopped before writing interaction %s (%s)", exchange_id, kind)
             raise SecretLeakError(kind, exchange_id)

@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
+from addons.convert import make_response
 from addons.recorder import Recorder
-from addons.replayer import Replayer
+from addons.replayer import Replayer, served
+from proxy.exchange import Headers, Response
 
 header_names = st.sampled_from(["X-Trace", "X-Note", "ETag", "X-Tm-Meta", "Cache-Control"])
 header_values = st.text(
@@ -89,3 +91,30 @@ def by_name(fields: list[tuple[str, str]]) -> dict[str, list[str]]:
     for name, value in fields:
         grouped.setdefault(name, []).append(value)
     return grouped
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    status=st.sampled_from([200, 202, 204, 404, 429, 599]),
+    reason=st.sampled_from(["", "OK", "Too Many Requests", "Custom Réason"]),
+    body=bodies,
+    headers=st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["Content-Type", "Content-Length", "Content-Encoding", "Transfer-Encoding", "X-A"]
+            ),
+            st.sampled_from(["gzip", "br", "chunked", "identity", "12", "0", "text/plain", "x\udcff", "é"]),
+        ),
+        max_size=4,
+    ),
+)
+def test_a_replayed_response_is_made_as_make_response_makes_it(
+    status: int, reason: str, body: bytes, headers: list[tuple[str, str]]
+):
+    """The replayer builds responses on a copy of one checked response (much cheaper): whatever the
+    recording, the result must be what `make_response` (`http.Response.make`) gives."""
+    recorded = Response(status, Headers(headers), body, reason)
+    fast, made = served(recorded), make_response(recorded)
+    fast.timestamp_start = fast.timestamp_end = made.timestamp_start = made.timestamp_end = 0.0
+    assert fast.get_state() == made.get_state()
+    assert served(recorded) is not served(recorded) and served(recorded).headers is not fast.headers

@@ -32,10 +32,10 @@ def test_replay_forward_records_its_misses():
 
 def test_upstream_is_inferred_only_from_a_single_host():
     one = exchange("GET", "/top-picks/v1/events/E")
-    assert infer_upstream([one, one]) == "https://app.ticketmaster.com"
+    assert infer_upstream([one.request.url, one.request.url]) == "https://app.ticketmaster.com"
     other = rebase_exchange(one, "http://127.0.0.1:9000")
     with pytest.raises(UpstreamUnknownError, match="2 hosts"):
-        infer_upstream([one, other])
+        infer_upstream([one.request.url, other.request.url])
     with pytest.raises(UpstreamUnknownError, match="no interactions"):
         infer_upstream([])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,11 @@ from hypothesis import strategies as st
 
 from proxy import ticketmaster as tm
 from proxy.audit.engine import audit_exchanges
-from proxy.cassette import CassetteError, CassetteWriter, load_cassette, parse_cassette
+from proxy.cassette import CassetteError, CassetteWriter, load_cassette, open_cassette, parse_cassette
+from proxy.cassette.reader import stream_cassette
 from proxy.exchange import Exchange, Headers, Request, Response
 from proxy.fan_session import FanSessionGuard, SidPolicy
+from proxy.replay import shift_session_document, shift_session_times
 
 FUZZ = settings(max_examples=150, deadline=None)
 FEW = settings(max_examples=60, deadline=None)
@@ -350,3 +353,62 @@ def test_the_reader_refuses_wrongly_shaped_interactions_with_cassette_error_only
     else:
         data = json.dumps({"version": 1, "interactions": interactions}, allow_nan=True).encode()
     reads_or_refuses(data)
+
+
+def read_outcome(read: Callable[[], Any]) -> Any:
+    """What reading gives: every exchange, finding, the metadata and warnings; or the error message."""
+    try:
+        stream = read()
+        interactions = list(stream.interactions)
+    except CassetteError as exc:
+        return str(exc)
+    return interactions, stream.metadata, stream.warnings
+
+
+@FUZZ
+@given(data=st.one_of(mutated(SEED), mutated(VCRPY_SEED)), chunk_size=st.integers(1, 80))
+def test_a_cassette_streamed_in_chunks_reads_as_one_read_whole(
+    fuzz_folder: Path, data: bytes, chunk_size: int
+):
+    """The replay index reads a file a chunk at a time (`open_cassette`): whatever the damage, it must
+    give what reading the whole file gives, error messages and torn-item warnings included."""
+    path = fuzz_folder / "streamed.yaml"
+    path.write_bytes(data)
+    whole = read_outcome(lambda: stream_cassette(data, str(path)))
+    assert read_outcome(lambda: open_cassette(path, chunk_size)) == whole
+
+
+EPOCH_MS = st.integers(0, 2**53) | st.integers(0, 2**53).map(str) | st.floats(0, 1e13)
+USABLE_SESSION = st.fixed_dictionaries(
+    {
+        "fanSession": st.fixed_dictionaries(
+            {
+                "resaleSid": st.fixed_dictionaries(
+                    {
+                        "sessionId": st.uuids().map(str),
+                        "sessionStartTime": EPOCH_MS,
+                        "sessionExpireTime": EPOCH_MS,
+                    },
+                    optional={"note": JSONISH},
+                )
+            },
+            optional={"other": JSONISH},
+        )
+    },
+    optional={"_embedded": JSONISH, "page": JSONISH, "name": st.text(max_size=10)},
+)
+
+
+@FUZZ
+@given(body=top_picks_shaped() | USABLE_SESSION, now=st.floats(min_value=0, max_value=4e9))
+def test_a_session_shifted_from_a_template_is_the_session_shifted_by_hand(body: dict[str, Any], now: float):
+    """Replays shift a recorded Top Picks body through a template made once per body: it must give
+    what parsing it, moving the times and dumping it again gives, byte for byte."""
+    raw = json.dumps(body, allow_nan=True).encode()
+    document = json.loads(raw)
+    if shift_session_document(document, now):
+        expected = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    else:
+        expected = raw
+    assert shift_session_times(raw, now) == expected
+    assert shift_session_times(raw, now) == expected  # and again, from the template
