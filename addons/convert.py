@@ -11,13 +11,22 @@ from proxy.netaddr import url_host
 FLOW_EXCHANGE_KEY = "tmproxy.exchange"
 
 
+def _headers_of(message: http.Message) -> Headers:
+    """The header fields as mitmproxy's `items(multi=True)` gives them, decoded without its per-field calls."""
+    return Headers([(k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+                    for k, v in message.headers.fields])  # fmt: skip
+
+
 def _decoded(message: http.Message) -> tuple[bytes, Headers]:
     """The body without Content-Encoding; the header goes only when decoding worked.
 
     What mitmproxy cannot decode (`x-gzip`, stacked codings such as `br, gzip`) goes through the
-    cassette's decoder, so that the live rules see the body the recording stores.
+    cassette's decoder, so that the live rules see the body the recording stores. A body without
+    the header (nearly all) is taken as it is: nothing to decode, no header to remove.
     """
-    headers = Headers(message.headers.items(multi=True))
+    headers = _headers_of(message)
+    if not headers.get_all("content-encoding"):
+        return message.raw_content or b"", headers
     try:
         content = message.get_content(strict=True)
     except ValueError:
@@ -75,13 +84,13 @@ def refresh_request(flow: http.HTTPFlow) -> Exchange:
 def travelling_request(flow: http.HTTPFlow) -> Request:
     """The request as it travels: body and Content-Encoding untouched (unlike `request_of`)."""
     message = flow.request
-    headers = Headers(message.headers.items(multi=True))
+    headers = _headers_of(message)
     return Request(method=message.method, url=message.url, headers=headers, body=message.raw_content or b"")
 
 
 def travelling_response(response: http.Response) -> Response:
     """The response as it travels: body and Content-Encoding untouched (unlike `response_of`)."""
-    headers = Headers(response.headers.items(multi=True))
+    headers = _headers_of(response)
     return Response(response.status_code, headers, response.raw_content or b"", response.reason)
 
 

@@ -69,6 +69,10 @@ class FanSession:
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:
             return
+        path = path_of(flow.request.path)
+        if path is not None and self.guard.passes(flow.request.method, path):
+            flow.metadata[ENDED_KEY] = True  # judged by no rule, neither now nor at its end
+            return
         verdict = self.guard.request(exchange_of(flow))
         if verdict.injected_sid is not None:
             flow.request.headers[SESSION_HEADER] = verdict.injected_sid
@@ -95,6 +99,15 @@ class FanSession:
     def done(self) -> None:
         for finding in self.guard.finish():
             logger.warning(finding.summary_line())
+
+
+def path_of(target: str) -> str | None:
+    """A request target's path without query and fragment, as `Request.path` (urlsplit) gives it;
+    None for anything urlsplit might read otherwise (whitespace, no leading slash)."""
+    path = target.split("?", 1)[0].split("#", 1)[0]
+    if not path.startswith("/") or not path.isprintable() or " " in path:
+        return None
+    return path
 
 
 def report(flow: http.HTTPFlow, findings: Sequence[Finding]) -> None:

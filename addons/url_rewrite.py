@@ -25,7 +25,13 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 from addons.convert import exchange_of, travelling_request, travelling_response, update_message
 from addons.fan_session import BLOCKED_KEY
 from addons.replayer import MISSED_KEY
-from proxy.urlrewrite import Origin, rewrite_request, rewrite_response
+from proxy.urlrewrite import (
+    REQUEST_URL_HEADERS,
+    RESPONSE_URL_HEADERS,
+    Origin,
+    rewrite_request,
+    rewrite_response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +58,8 @@ class UrlRewrite:
         if origins is None or flow.response is not None:
             return
         upstream, proxy = origins
+        if not may_move(flow.request, REQUEST_URL_HEADERS, proxy):
+            return
         request = travelling_request(flow)
         moved = rewrite_request(request, proxy, upstream)
         if moved is not request:
@@ -67,6 +75,8 @@ class UrlRewrite:
         ):
             return
         upstream, proxy = origins
+        if not may_move(flow.response, RESPONSE_URL_HEADERS, upstream):
+            return
         response = travelling_response(flow.response)
         moved = rewrite_response(response, upstream, proxy)
         if moved is not response:
@@ -82,6 +92,21 @@ class UrlRewrite:
         if proxy is None:
             return None
         return Origin.at(flow.request.scheme, flow.request.host, flow.request.port), proxy
+
+
+def may_move(message: http.Message, url_headers: tuple[str, ...], source: Origin) -> bool:
+    """Whether `proxy.urlrewrite` could find anything at `source` to move, told from the raw message
+    without converting it: no URL header, and a plain ASCII body that neither names the host nor has a
+    \\u escape, leave nothing to move (most answers: static files, JSON without URLs)."""
+    telling = {name.lower().encode() for name in url_headers} | {b"content-encoding"}
+    if any(name.lower() in telling for name, _ in message.headers.fields):
+        return True
+    body = message.raw_content
+    if not body:
+        return False
+    if not (body.isascii() and source.host.isascii()) or b"\\u" in body:
+        return True
+    return source.host.encode() in body.lower()
 
 
 def proxy_origin(client: connection.Client) -> Origin | None:
