@@ -394,22 +394,22 @@ def serve_proxy(
         ssl_insecure=ssl_insecure,
     )
     fan_session, replayer, recorder, fault_answers = FanSession(), Replayer(), Recorder(), FaultAnswers()
-    options: dict[str, Any] = {
-        "tm_sid": sid,
-        "tm_fan_key": fan_key,
-        "tm_upstream_timeout": upstream_timeout,
-        **redaction_options(click.get_current_context().find_object(Config) or Config()),
-        **(extra_options or {}),
-    }
-    if cassette is not None and plan is not None:
-        options["tm_on_miss"] = plan.on_miss.value
-        options["tm_replay"] = str(cassette) if plan.replay else ""
-        options["tm_record"] = str(cassette) if plan.record else ""
-        options["tm_record_as"] = record_as
+    options: dict[str, Any] = {"tm_sid": sid, "tm_fan_key": fan_key, "tm_upstream_timeout": upstream_timeout}
+    # an idle replayer or recorder would still be called on every request: loaded only to work
+    cassette_addons: list[Any] = []
+    if cassette is not None and plan is not None and (plan.replay or plan.record):
+        options.update(redaction_options(click.get_current_context().find_object(Config) or Config()))
+    if cassette is not None and plan is not None and plan.replay:
+        options.update(tm_replay=str(cassette), tm_on_miss=plan.on_miss.value)
+        cassette_addons.append(replayer)
+    if cassette is not None and plan is not None and plan.record:
+        options.update(tm_record=str(cassette), tm_record_as=record_as)
+        cassette_addons.append(recorder)
+    options.update(extra_options or {})
     exposure_check(settings.listen_host, allow_remote)
     warn_if_exposed(settings.listen_host, "the proxy")
     install_console_logging(verbose)
-    addons: list[Any] = [UpstreamTimeout(), fan_session, replayer, recorder]
+    addons: list[Any] = [UpstreamTimeout(), fan_session, *cassette_addons]
     if faults:
         # the rules must judge the partner on what it got: changed answers before they learn them,
         # the proxy's own answers after they judged the request. mitmproxy calls every addon on every
