@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 class UrlRewrite:
     def __init__(self) -> None:
         self.enabled = True
+        self._known: dict[tuple[str, str, str, int], tuple[Origin, Origin]] = {}
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -85,28 +86,50 @@ class UrlRewrite:
             logger.debug(f"pointed {upstream} URLs in the response to {flow.request.path} at {proxy}")
 
     def _origins(self, flow: http.HTTPFlow) -> tuple[Origin, Origin] | None:
-        """The upstream's origin and the proxy's as this client reached it; None when not rewriting."""
-        if not self.enabled or not isinstance(flow.client_conn.proxy_mode, ReverseMode):
+        """The upstream's origin and the proxy's as this client reached it; None when not rewriting.
+
+        Kept per connection and upstream for the connection's next requests (a keep-alive client
+        sends many); forgotten when the client disconnects."""
+        client = flow.client_conn
+        if not self.enabled or not isinstance(client.proxy_mode, ReverseMode):
             return None
-        proxy = proxy_origin(flow.client_conn)
-        if proxy is None:
-            return None
-        return Origin.at(flow.request.scheme, flow.request.host, flow.request.port), proxy
+        key = (client.id, flow.request.scheme, flow.request.host, flow.request.port)
+        known = self._known.get(key)
+        if known is None:
+            proxy = proxy_origin(client)
+            if proxy is None:
+                return None
+            known = self._known[key] = (Origin.at(*key[1:]), proxy)
+        return known
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        for key in [key for key in self._known if key[0] == client.id]:
+            del self._known[key]
 
 
 def may_move(message: http.Message, url_headers: tuple[str, ...], source: Origin) -> bool:
     """Whether `proxy.urlrewrite` could find anything at `source` to move, told from the raw message
-    without converting it: no URL header, and a plain ASCII body that neither names the host nor has a
-    \\u escape, leave nothing to move (most answers: static files, JSON without URLs)."""
+    without converting it: no URL header, and a body that is not UTF-8, or is ASCII naming neither the
+    host nor a \\u escape, leave nothing to move (most answers: static files, JSON without URLs)."""
     telling = {name.lower().encode() for name in url_headers} | {b"content-encoding"}
     if any(name.lower() in telling for name, _ in message.headers.fields):
         return True
     body = message.raw_content
     if not body:
         return False
-    if not (body.isascii() and source.host.isascii()) or b"\\u" in body:
+    if not body.isascii():
+        return _is_utf8(body)  # only JSON text is rewritten: an image or a font never is
+    if b"\\u" in body or not source.host.isascii():
         return True
     return source.host.encode() in body.lower()
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def proxy_origin(client: connection.Client) -> Origin | None:
