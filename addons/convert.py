@@ -37,7 +37,18 @@ def _decoded(message: http.Message) -> tuple[bytes, Headers]:
 
 def request_of(flow: http.HTTPFlow) -> Request:
     body, headers = _decoded(flow.request)
-    return Request(method=flow.request.method, url=flow.request.url, headers=headers, body=body)
+    request = Request(method=flow.request.method, url=flow.request.url, headers=headers, body=body)
+    path = path_of(flow.request.path)
+    return request if path is None else request.knowing_path(path)
+
+
+def path_of(target: str) -> str | None:
+    """A request target's path without query and fragment, as `Request.path` (urlsplit) gives it;
+    None for anything urlsplit might read otherwise (whitespace, controls, no leading slash)."""
+    path = target.split("?", 1)[0].split("#", 1)[0]
+    if not path.startswith("/") or not path.isprintable() or " " in path:
+        return None
+    return path
 
 
 def response_of(flow: http.HTTPFlow) -> Response | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from addons.convert import exchange_of, make_response, refresh_request
+from addons.convert import exchange_of, make_response, path_of, refresh_request
 from proxy.fan_session import FanSessionGuard, SidPolicy
 from proxy.fans import FanKeySpec, FanKeySpecError
 from proxy.findings import Finding
@@ -99,15 +99,6 @@ class FanSession:
     def done(self) -> None:
         for finding in self.guard.finish():
             logger.warning(finding.summary_line())
-
-
-def path_of(target: str) -> str | None:
-    """A request target's path without query and fragment, as `Request.path` (urlsplit) gives it;
-    None for anything urlsplit might read otherwise (whitespace, no leading slash)."""
-    path = target.split("?", 1)[0].split("#", 1)[0]
-    if not path.startswith("/") or not path.isprintable() or " " in path:
-        return None
-    return path
 
 
 def report(flow: http.HTTPFlow, findings: Sequence[Finding]) -> None:

@@ -168,6 +168,8 @@ class PendingPolls(Generic[T]):
 
     def pop(self, url: str) -> T | None:
         """The value remembered for this URL, forgotten from now on; None when it is not awaited."""
+        if not self._by_path:  # nearly always: no poll awaited, no URL to split
+            return None
         path = urlsplit(url).path
         waiting = self._by_path.get(path)
         if waiting is None:

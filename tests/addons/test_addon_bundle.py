@@ -4,6 +4,7 @@ through a real mitmproxy master's own event dispatch."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -41,7 +42,7 @@ def reserve_without_sid() -> http.HTTPFlow:
         host="app.ticketmaster.com", port=443, scheme=b"https", method=b"POST",
         path=f"/partners/v1/events/{EVENT}/cart?apikey=k".encode(),
         headers=http.Headers([(b"Content-Type", b"application/json")]),
-        content=__import__("json").dumps(reserve_body()).encode(),
+        content=json.dumps(reserve_body()).encode(),
     )  # fmt: skip
     return tflow.tflow(req=request)
 
