@@ -162,7 +162,12 @@ def app_calls() -> list[Call]:
     return static + own
 
 
-def mixed_calls(count: int, per_api_call: int = 10) -> list[Call]:
+MIX_PER_API_CALL = 10
+PERIOD = 3 * FANS * (MIX_PER_API_CALL + 1)
+"""Both traffics start a block of every fan's Top Picks, events and reserves at multiples of this."""
+
+
+def mixed_calls(count: int, per_api_call: int = MIX_PER_API_CALL) -> list[Call]:
     """`count` calls: the partner's Ticketmaster calls, each followed by `per_api_call` of the app's others."""
     others = app_calls()
     api = partner_calls(count // (per_api_call + 1) + 1)
