@@ -10,7 +10,10 @@ Prints a table (figure, target, measured, met?) and writes every number to `--js
 - live: throughput under wrk (or aiohttp) through `tmproxy run --sid validate`, `tmproxy record`,
   `tmproxy replay` (10,000- and 10-interaction cassettes) and bare `mitmdump` in reverse mode, all in
   front of one nginx (or a small asyncio server), in interleaved rounds whose order rotates; each
-  figure is the median over rounds of the ratio within a round. Figures 1-4 and 9. See `bench_live.py`.
+  figure is the median over rounds of the ratio within a round. Figures 1-4 and 9; and 11-16, issue
+  #15's table: run, record and replay against `null` (tmproxy's embedded mitmproxy without tmproxy's
+  addons) on Top Picks traffic and on a 10:1 mix of static files and the app's own calls. `--before DIR`
+  adds another checkout's `tmproxy run`. See `bench_live.py`.
 - cassette: tmproxy's load and end-to-end replay of a 5,000-interaction cassette against vcrpy's
   (figures 5, 6; `bench_cassette.py`).
 - recording: the cost of an append at 10,000 interactions against at 10 (figure 7), with the
