@@ -24,6 +24,9 @@ class Failing:
     def request(self, flow: http.HTTPFlow) -> None:
         raise RuntimeError("this addon is broken")
 
+    async def response(self, flow: http.HTTPFlow) -> None:
+        raise RuntimeError("this addon is broken again")
+
 
 class Seen:
     def __init__(self) -> None:
@@ -80,7 +83,7 @@ def test_a_failing_addon_is_logged_and_the_others_still_judge_the_request(caplog
 
     caplog.set_level(logging.WARNING)
     with_master([Failing(), fan_session, seen], body)
-    assert "this addon is broken" in caplog.text
+    assert "this addon is broken" in caplog.text and "this addon is broken again" in caplog.text
     assert [f.rule for f in flow.metadata[FINDINGS_KEY]] == ["sid-missing"]
     assert seen.events == ["request", "response"]  # once each: async hooks awaited, nothing twice
 
