@@ -10,7 +10,7 @@ Prints a table (figure, target, measured, met?) and writes every number to `--js
 - live: throughput under wrk (or aiohttp) through `tmproxy run --sid validate`, `tmproxy record`,
   `tmproxy replay` (10,000- and 10-interaction cassettes) and bare `mitmdump` in reverse mode, all in
   front of one nginx (or a small asyncio server), in interleaved rounds whose order rotates; each
-  figure is the median over rounds of the ratio within a round. Figures 1-4 and 9; and 11-16, issue
+  figure is the median over rounds of the ratio within a round. Figures 1-4 and 9; and 13-18, issue
   #15's table: run, record and replay against `null` (tmproxy's embedded mitmproxy without tmproxy's
   addons) on Top Picks traffic and on a 10:1 mix of static files and the app's own calls. `--before DIR`
   adds another checkout's `tmproxy run`. See `bench_live.py`.
@@ -155,12 +155,12 @@ def median(values: list[float]) -> float | None:
 
 NULL_TARGETS = [
     # (figure, what, proxy, its null, target): the issue #15 table, each proxy over the null proxy
-    ("11", "tmproxy run --sid validate / null, Top Picks traffic", "run", "null", 0.90),
-    ("12", "tmproxy record / null, Top Picks traffic", "record", "null", 0.85),
-    ("13", "tmproxy replay ({n}) / null, Top Picks traffic", "replay_large", "null", 1.0),
-    ("14", "tmproxy run --sid validate / null, 10:1 mix", "run_mix", "null_mix", 0.95),
-    ("15", "tmproxy record / null, 10:1 mix", "record_mix", "null_mix", 0.95),
-    ("16", "tmproxy replay ({n}, mix) / null, 10:1 mix", "replay_mix", "null_mix", 0.95),
+    ("13", "tmproxy run --sid validate / null, Top Picks traffic", "run", "null", 0.90),
+    ("14", "tmproxy record / null, Top Picks traffic", "record", "null", 0.85),
+    ("15", "tmproxy replay ({n}) / null, Top Picks traffic", "replay_large", "null", 1.0),
+    ("16", "tmproxy run --sid validate / null, 10:1 mix", "run_mix", "null_mix", 0.95),
+    ("17", "tmproxy record / null, 10:1 mix", "record_mix", "null_mix", 0.95),
+    ("18", "tmproxy replay ({n}, mix) / null, 10:1 mix", "replay_mix", "null_mix", 0.95),
 ]
 
 
@@ -172,7 +172,7 @@ def run_live(
     python_load: bool,
     before: Path | None = None,
 ) -> None:
-    """Figures 1-4 and 9 (against bare mitmdump, issue #7) and 11-16 (against null, issue #15).
+    """Figures 1-4 and 9 (against bare mitmdump, issue #7) and 13-18 (against null, issue #15).
 
     Each proxy process takes both traffics where it can (null, run and record); replay needs a
     cassette of what it is asked, so the mix has its own replaying proxy and cassette, recorded from
