@@ -96,6 +96,14 @@ class FanSession:
             flow.metadata[ENDED_KEY] = True
             report(flow, self.guard.response(exchange_of(flow)))
 
+    def restart(self) -> list[Finding]:
+        """Start afresh, as a new proxy would (the session proxy's next test); returns every finding
+        on the traffic seen so far, those its end brings included."""
+        self.guard.finish()
+        findings = list(self.guard.engine.findings)
+        self.guard = FanSessionGuard(self.guard.policy, self.guard.engine.sessions.fan_key)
+        return findings
+
     def done(self) -> None:
         for finding in self.guard.finish():
             logger.warning(finding.summary_line())

@@ -18,7 +18,8 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.convert import exchange_of, make_response
 from addons.redaction_options import REDACTION_OPTIONS, add_redaction_options, redaction_rules
-from proxy.cassette import CassetteError, load_cassette
+from proxy.cassette import CassetteError
+from proxy.cassette_cache import load_cached
 from proxy.recording import OnMiss, miss_response, recorded_latency, replayed_response
 from proxy.replay import EXHAUST, REPEAT_LAST, ReplayIndex
 
@@ -64,7 +65,7 @@ class Replayer:
             self.index = None
             return
         try:
-            cassette = load_cassette(ctx.options.tm_replay)
+            cassette = load_cached(ctx.options.tm_replay)  # a session proxy switches back and forth
         except CassetteError as exc:
             raise exceptions.OptionsError(f"tm_replay: {exc}") from None
         self.index = ReplayIndex(

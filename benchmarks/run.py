@@ -4,7 +4,7 @@
     python benchmarks/run.py --quick --json bench.json    # fewer and shorter rounds, under 2 minutes
 
 Prints a table (figure, target, measured, met?) and writes every number to `--json`. Sections
-(`--only live,faults,cassette,recording,audit,memory`):
+(`--only live,faults,cassette,recording,audit,memory,inprocess,suites`):
 
 - faults: `tmproxy run` with every `--fault` kind at rate 0 against without (figure 10), the same way.
 - live: throughput under wrk (or aiohttp) through `tmproxy run --sid validate`, `tmproxy record`,
@@ -20,6 +20,10 @@ Prints a table (figure, target, measured, met?) and writes every number to `--js
   apikey as the only secret and with an OAuth token refreshed every 10 calls.
 - audit: `audit_exchanges` over 10,000 and 100,000 interactions (figure 8; `bench_audit.py`).
 - memory: the Python heap of loading and indexing the 10,000-interaction cassette (with figure 9).
+- suites: 20 pytest tests replaying through the `tm_proxy` fixture against the same tests on plain
+  vcrpy, each suite a pytest process, over pytest's own start-up (figure 11; `bench_suites.py`).
+- inprocess: 5,000 requests (the requests library) served from a 5,000-interaction cassette by
+  `tmproxy.replay` against `vcr.use_cassette` (figure 12; `bench_inprocess.py`).
 
 `--smoke` shrinks everything to seconds (the test suite runs it); its figures mean nothing.
 """
@@ -47,9 +51,11 @@ for folder in (HERE, HERE.parent):
 
 import bench_audit  # noqa: E402
 import bench_cassette  # noqa: E402
+import bench_inprocess  # noqa: E402
 import bench_live as live  # noqa: E402
+import bench_suites  # noqa: E402
 
-SECTIONS = ("live", "faults", "cassette", "recording", "audit", "memory")
+SECTIONS = ("live", "faults", "cassette", "recording", "audit", "memory", "inprocess", "suites")
 SLICE_S = 1.0  # live: one wrk run
 
 
@@ -72,18 +78,21 @@ class Mode:
     token_every: int = 10
     audit_sizes: tuple[int, int] = (10_000, 100_000)
     audit_repeat: int = 3
+    suite_tests: int = 20
+    suite_rounds: int = 9
+    inprocess_count: int = 5_000
 
 
 MODES = {
     "full": Mode("full"),
     "quick": Mode(
         "quick", rounds=3, seconds=2.0, cassette_repeat=1, vcrpy_cap=5.0, scaling_block=300,
-        scaling_rounds=2, audit_repeat=1,
+        scaling_rounds=2, audit_repeat=1, suite_rounds=3,
     ),
     "smoke": Mode(
         "smoke", rounds=1, seconds=1.0, warmup=0.0, replay_large=300, cassette_count=120, cassette_repeat=1,
         vcrpy_cap=0.5, scaling_large=200, scaling_block=40, scaling_rounds=2, audit_sizes=(300, 900),
-        audit_repeat=1,
+        audit_repeat=1, inprocess_count=120, suite_tests=2, suite_rounds=1,
     ),
 }  # fmt: skip
 
@@ -484,6 +493,31 @@ def run_memory(report: Report, mode: Mode, workdir: Path) -> None:
                       "(reported)", peak / 1e6, " MB")  # fmt: skip
 
 
+def run_inprocess(report: Report, mode: Mode, workdir: Path) -> None:
+    results = bench_inprocess.measure(mode.inprocess_count, mode.vcrpy_cap, workdir / "inprocess")
+    report.sections["inprocess"] = results
+    vcrpy_side = results["vcrpy"]
+    report.figure(
+        12, f"in-process replay of {mode.inprocess_count:,} requests, vcr.use_cassette / tmproxy.replay",
+        ">= 100", results["speedup"], "x", met=_at_least(results["speedup"], 100),
+        note=(f"vcrpy's total fitted as the sum of a + b*i from {vcrpy_side['played']} plays"
+              if vcrpy_side["capped"] else ""),
+    )  # fmt: skip
+
+
+def run_suites(report: Report, mode: Mode, workdir: Path) -> None:
+    results = bench_suites.measure(workdir / "suites", mode.suite_tests, mode.suite_rounds)
+    report.sections["suites"] = results
+    seconds = results["median_s"]
+    report.figure(
+        11, f"{mode.suite_tests} pytest tests through tm_proxy / through plain vcrpy, over pytest's start-up",
+        "<= 1.5", results["ratio"], met=_at_most(results["ratio"], 1.5),
+        note=(f"by CPU time {results['cpu_ratio']:.2f}; median seconds: tm_proxy {seconds['tm_proxy']:.2f}, "
+              f"vcrpy {seconds['vcrpy']:.2f}, empty file {seconds['empty']:.2f}")
+        if results["cpu_ratio"] is not None else "",
+    )  # fmt: skip
+
+
 # Output -----------------------------------------------------------------------------------------------
 
 
@@ -584,6 +618,10 @@ def main(argv: list[str] | None = None) -> int:
             run_audit(report, mode)
         if "memory" in sections:
             run_memory(report, mode, workdir)
+        if "inprocess" in sections:
+            run_inprocess(report, mode, workdir)
+        if "suites" in sections:
+            run_suites(report, mode, workdir)
     data = report.to_dict()
     data["elapsed_s"] = time.monotonic() - started
     print_report(report)

@@ -12,9 +12,10 @@ import click
 
 from . import __version__
 from .audit.cli import audit_command, check_fan_key
-from .cassette import CassetteError, load_cassette
+from .cassette import CassetteError
+from .cassette_cache import has_interactions, load_cached
 from .config import CONFIG_ENV, CONFIG_FILE, Config, ConfigError, load_config
-from .faults import FAULT_SYNTAX, FaultSpecError, parse_faults, rewrites_answers
+from .faults import FAULT_SYNTAX, FaultSpecError, parse_faults
 from .netaddr import ListenAddressError, check_exposure, parse_listen, url_host, warn_if_exposed
 from .recording import CassettePlan, OnMiss, RecordMode, UpstreamUnknownError, infer_upstream
 from .ticketmaster import DEFAULT_UPSTREAM
@@ -340,17 +341,15 @@ def exposure_check(host: str, allow_remote: bool) -> None:
 
 
 def cassette_has_interactions(path: Path) -> bool:
-    if not path.exists() or path.stat().st_size == 0:
-        return False
     try:
-        return bool(load_cassette(path).exchanges)
+        return has_interactions(path)
     except CassetteError as exc:
         raise click.ClickException(f"{exc} (the file was left as it is)") from None
 
 
 def upstream_of_cassette(path: Path) -> str:
     try:
-        return infer_upstream(load_cassette(path).exchanges)
+        return infer_upstream(load_cached(path).exchanges)  # parsed once: the replayer reuses it
     except (CassetteError, UpstreamUnknownError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -376,12 +375,7 @@ def serve_proxy(
     extra_options: dict[str, Any] | None = None,
 ) -> None:
     """Run the proxy with tmproxy's addons until SIGINT/SIGTERM, then print the summary."""
-    from addons.fan_session import FanSession
-    from addons.faults import FaultAnswers, FaultRewrites
-    from addons.recorder import Recorder
-    from addons.replayer import Replayer
-    from addons.upstream_timeout import UpstreamTimeout
-    from addons.url_rewrite import UrlRewrite
+    from addons.chain import tmproxy_addons
 
     from .mitm_master import ProxySettings, ProxyStartError, install_console_logging, serve
 
@@ -393,60 +387,40 @@ def serve_proxy(
         confdir=confdir,
         ssl_insecure=ssl_insecure,
     )
-    fan_session, replayer, recorder, fault_answers = FanSession(), Replayer(), Recorder(), FaultAnswers()
+    config = click.get_current_context().find_object(Config) or Config()
     options: dict[str, Any] = {"tm_sid": sid, "tm_fan_key": fan_key, "tm_upstream_timeout": upstream_timeout}
-    # an idle replayer or recorder would still be called on every request: loaded only to work
-    cassette_addons: list[Any] = []
-    if cassette is not None and plan is not None and (plan.replay or plan.record):
-        options.update(redaction_options(click.get_current_context().find_object(Config) or Config()))
-    if cassette is not None and plan is not None and plan.replay:
-        options.update(tm_replay=str(cassette), tm_on_miss=plan.on_miss.value)
-        cassette_addons.append(replayer)
-    if cassette is not None and plan is not None and plan.record:
-        options.update(tm_record=str(cassette), tm_record_as=record_as)
-        cassette_addons.append(recorder)
+    if cassette is not None and plan is not None:
+        options.update(config.redaction_options(), **plan.options(str(cassette), record_as))
     options.update(extra_options or {})
+    if faults:
+        options.update(tm_faults=list(faults), tm_fault_seed=fault_seed)
     exposure_check(settings.listen_host, allow_remote)
     warn_if_exposed(settings.listen_host, "the proxy")
     install_console_logging(verbose)
-    addons: list[Any] = [UpstreamTimeout(), fan_session, *cassette_addons]
-    if faults:
-        # the rules must judge the partner on what it got: changed answers before they learn them,
-        # the proxy's own answers after they judged the request. mitmproxy calls every addon on every
-        # event, so the rewriting one comes only when a fault may rewrite.
-        options.update(tm_faults=list(faults), tm_fault_seed=fault_seed)
-        rewrites = [FaultRewrites()] if rewrites_answers(parse_faults(faults)) else []
-        addons[1:2] = [*rewrites, fan_session, fault_answers]
-    if rewrite_urls and mode == "reverse":
-        addons.insert(0, UrlRewrite())  # first: see addons/url_rewrite.py
+    built = tmproxy_addons(
+        faults,
+        rewrite_urls=rewrite_urls and mode == "reverse",
+        cassette=cassette is not None and plan is not None,
+    )
     try:
-        asyncio.run(serve(settings, addons, announce_listening, options))
+        asyncio.run(serve(settings, built.chain, announce_listening, options))
     except ProxyStartError as exc:
         raise click.ClickException(str(exc)) from None
-    print_summary(fan_session, replayer, recorder, cassette, fault_answers)
-
-
-def redaction_options(config: Config) -> dict[str, list[str]]:
-    return {
-        "tm_redact_headers": config.redaction("headers"),
-        "tm_redact_params": config.redaction("query_params"),
-        "tm_redact_fields": config.redaction("fields"),
-        "tm_redact_patterns": config.redaction("patterns"),
-    }
+    print_summary(built, cassette)
 
 
 def announce_listening(url: str) -> None:
     print(f"listening on {url}", flush=True)
 
 
-def print_summary(
-    fan_session: Any, replayer: Any, recorder: Any, cassette: Path | None, fault_answers: Any
-) -> None:
-    lines = fan_session.guard.summary().lines()
-    if fault_answers.injector is not None:
-        lines.append(fault_answers.injector.summary_line())
-    if replayer.index is not None:
-        lines.append(replayer.index.usage().summary_line())
+def print_summary(built: Any, cassette: Path | None) -> None:
+    """The exit summary of `built`, a TmproxyAddons (addons/chain.py: not imported at start-up)."""
+    lines = built.fan_session.guard.summary().lines()
+    if built.fault_answers.injector is not None:
+        lines.append(built.fault_answers.injector.summary_line())
+    if built.replayer.index is not None:
+        lines.append(built.replayer.index.usage().summary_line())
+    recorder = built.recorder
     if cassette is not None and (recorder.recorded or recorder.refused):
         lines.append(f"recorded: {recorder.recorded} interactions to {cassette} ({recorder.refused} refused)")
     print("summary:")

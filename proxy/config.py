@@ -157,6 +157,15 @@ class Config:
     def redaction(self, kind: str) -> list[str]:
         return list(self.values.get(f"redaction.{kind}", []))
 
+    def redaction_options(self) -> dict[str, list[str]]:
+        """The recorder's and the replayer's mitmproxy options for the `redaction.*` settings."""
+        return {
+            "tm_redact_headers": self.redaction("headers"),
+            "tm_redact_params": self.redaction("query_params"),
+            "tm_redact_fields": self.redaction("fields"),
+            "tm_redact_patterns": self.redaction("patterns"),
+        }
+
 
 def _flatten(document: dict[str, Any], path: Path, prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}

@@ -178,6 +178,11 @@ async def serve(
         m.options.update(**(option_updates or {}))
     except exceptions.OptionsError as exc:
         raise ProxyStartError(str(exc)) from None
+    await run_master(m, announce)
+
+
+async def run_master(m: master.Master, announce: Announce) -> None:
+    """Run a built master until SIGINT, SIGTERM or its shutdown; ProxyStartError if it could not listen."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, m.shutdown)

@@ -14,17 +14,19 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import IO
 
 READY_TIMEOUT = 30.0
+STDIN_CLOSE_GRACE = 10.0
 
 
 @dataclass
 class CliProcess:
     proc: subprocess.Popen[str]
     url: str = ""
+    ready: dict[str, str] = field(default_factory=dict)  # the readiness line's named groups
     stdout_lines: list[str] = field(default_factory=list)
     stderr_text: str = ""
 
@@ -42,13 +44,15 @@ class CliProcess:
 TMPROXY_READY = re.compile(r"^listening on (?P<url>\S+)")
 
 
-def _pump(stream: IO[str], lines: list[str], ready: queue.Queue[str], pattern: re.Pattern[str]) -> None:
+def _pump(
+    stream: IO[str], lines: list[str], ready: queue.Queue[dict[str, str]], pattern: re.Pattern[str]
+) -> None:
     for line in stream:
         lines.append(line)
         match = pattern.search(line)
         if match:
-            ready.put(match.group("url"))
-    ready.put("")
+            ready.put(match.groupdict())
+    ready.put({})
 
 
 @contextmanager
@@ -84,18 +88,27 @@ def recording(
 
 @contextmanager
 def running(
-    command: list[str], ready_pattern: re.Pattern[str], env: dict[str, str] | None = None
+    command: list[str],
+    ready_pattern: re.Pattern[str],
+    env: dict[str, str] | None = None,
+    stdin_line: str | None = None,
 ) -> Iterator[CliProcess]:
-    """Start a server process; ready once a stdout line matches `ready_pattern` (its `url` group)."""
+    """Start a server process; ready once a stdout line matches `ready_pattern` (its `url` group).
+
+    `stdin_line` (a secret, say) is written to the process's stdin, which stays open until the end."""
     proc = subprocess.Popen(
         command,
+        stdin=subprocess.PIPE if stdin_line is not None else None,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
+    if proc.stdin is not None:
+        proc.stdin.write(f"{stdin_line}\n")
+        proc.stdin.flush()
     started = CliProcess(proc)
-    ready: queue.Queue[str] = queue.Queue()
+    ready: queue.Queue[dict[str, str]] = queue.Queue()
     stderr_chunks: list[str] = []
     out = threading.Thread(
         target=_pump, args=(proc.stdout, started.stdout_lines, ready, ready_pattern), daemon=True
@@ -104,10 +117,9 @@ def running(
     out.start()
     err.start()
     try:
-        try:
-            started.url = ready.get(timeout=READY_TIMEOUT)
-        except queue.Empty:
-            started.url = ""
+        with suppress(queue.Empty):
+            started.ready = ready.get(timeout=READY_TIMEOUT)
+        started.url = started.ready.get("url", "")
         if not started.url:
             proc.kill()
             proc.wait()
@@ -115,6 +127,11 @@ def running(
             raise RuntimeError(f"{' '.join(command)} did not start: {''.join(stderr_chunks)}")
         yield started
     finally:
+        if proc.stdin is not None:  # a process told something on stdin may stop when it closes
+            with suppress(OSError):
+                proc.stdin.close()
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=STDIN_CLOSE_GRACE)
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:

@@ -53,6 +53,15 @@ class CassettePlan:
     def for_replay(cls, on_miss: OnMiss) -> CassettePlan:
         return cls(replay=True, record=on_miss is OnMiss.FORWARD, on_miss=on_miss)
 
+    def options(self, cassette: str, record_as: str = "") -> dict[str, str]:
+        """The replayer's and the recorder's mitmproxy options that carry out this plan."""
+        return {
+            "tm_on_miss": self.on_miss.value,
+            "tm_replay": cassette if self.replay else "",
+            "tm_record": cassette if self.record else "",
+            "tm_record_as": record_as,
+        }
+
 
 def origin_of(url: str) -> str:
     """`scheme://host[:port]` of a URL."""

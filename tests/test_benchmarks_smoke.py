@@ -9,28 +9,49 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
 
-def test_smoke_run_writes_every_in_process_figure(tmp_path, capsys, monkeypatch):
+def load_harness(monkeypatch: pytest.MonkeyPatch) -> Any:
     spec = importlib.util.spec_from_file_location("bench_run", RUN)
     assert spec is not None and spec.loader is not None
     harness = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "bench_run", harness)  # dataclasses look their module up
     spec.loader.exec_module(harness)
+    return harness
 
+
+def test_smoke_run_writes_every_in_process_figure(tmp_path, capsys, monkeypatch):
+    harness = load_harness(monkeypatch)
     out = tmp_path / "bench.json"
-    argv = ["--smoke", "--only", "cassette,recording,audit,memory", "--keep", str(tmp_path / "work")]
+    sections = "cassette,recording,audit,memory,inprocess"
+    argv = ["--smoke", "--only", sections, "--keep", str(tmp_path / "work")]
     assert harness.main([*argv, "--json", str(out)]) == 0
 
     results = json.loads(out.read_text())
     figures = {f["id"]: f for f in results["figures"]}
-    assert list(figures) == ["5", "6", "7", "7b", "8", "9"]
+    assert list(figures) == ["5", "6", "7", "7b", "8", "9", "12"]
     assert all(f["measured"] is not None and f["measured"] > 0 for f in figures.values())
     assert results["cassette"]["replay"]["tmproxy_hits"] == results["cassette"]["count"]
     assert {s["token_every"] for s in results["recording"].values()} == {0, 10}
+    assert results["inprocess"]["tmproxy"]["served"] == results["inprocess"]["count"]
     assert "figure" in capsys.readouterr().out
+
+
+def test_smoke_suites_section_runs_both_suites_and_pytest_alone(tmp_path, monkeypatch):
+    harness = load_harness(monkeypatch)
+    out = tmp_path / "bench.json"
+    argv = ["--smoke", "--only", "suites", "--keep", str(tmp_path / "work"), "--json", str(out)]
+    assert harness.main(argv) == 0
+
+    results = json.loads(out.read_text())
+    assert [f["id"] for f in results["figures"]] == ["11"]
+    assert results["figures"][0]["measured"] is not None
+    assert set(results["suites"]["seconds"]) == {"tm_proxy", "vcrpy", "empty"}
 
 
 def test_the_live_traffic_is_a_compliant_app_and_its_10_to_1_mix(tmp_path, monkeypatch):
