@@ -29,10 +29,16 @@ class TmproxyAddons:
     chain: list[Any] = field(default_factory=list)
 
 
-def tmproxy_addons(faults: Sequence[str] = (), rewrite_urls: bool = True) -> TmproxyAddons:
-    """The addons in chain order; `rewrite_urls` for reverse mode (see addons/url_rewrite.py)."""
+def tmproxy_addons(
+    faults: Sequence[str] = (), rewrite_urls: bool = True, cassette: bool = True
+) -> TmproxyAddons:
+    """The addons in chain order; `rewrite_urls` for reverse mode (see addons/url_rewrite.py). Without a
+    `cassette` (`tmproxy run`) the replayer and recorder stay out: idle, they would still be called on
+    every request."""
     built = TmproxyAddons()
-    chain: list[Any] = [UpstreamTimeout(), built.fan_session, built.replayer, built.recorder]
+    chain: list[Any] = [UpstreamTimeout(), built.fan_session]
+    if cassette:
+        chain += [built.replayer, built.recorder]
     if faults:
         # the rules must judge the partner on what it got: changed answers before they learn them,
         # the proxy's own answers after they judged the request. mitmproxy calls every addon on every

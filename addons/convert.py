@@ -11,13 +11,22 @@ from proxy.netaddr import url_host
 FLOW_EXCHANGE_KEY = "tmproxy.exchange"
 
 
+def _headers_of(message: http.Message) -> Headers:
+    """The header fields as mitmproxy's `items(multi=True)` gives them, decoded without its per-field calls."""
+    return Headers([(k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+                    for k, v in message.headers.fields])  # fmt: skip
+
+
 def _decoded(message: http.Message) -> tuple[bytes, Headers]:
     """The body without Content-Encoding; the header goes only when decoding worked.
 
     What mitmproxy cannot decode (`x-gzip`, stacked codings such as `br, gzip`) goes through the
-    cassette's decoder, so that the live rules see the body the recording stores.
+    cassette's decoder, so that the live rules see the body the recording stores. A body without
+    the header (nearly all) is taken as it is: nothing to decode, no header to remove.
     """
-    headers = Headers(message.headers.items(multi=True))
+    headers = _headers_of(message)
+    if not headers.get_all("content-encoding"):
+        return message.raw_content or b"", headers
     try:
         content = message.get_content(strict=True)
     except ValueError:
@@ -28,7 +37,18 @@ def _decoded(message: http.Message) -> tuple[bytes, Headers]:
 
 def request_of(flow: http.HTTPFlow) -> Request:
     body, headers = _decoded(flow.request)
-    return Request(method=flow.request.method, url=flow.request.url, headers=headers, body=body)
+    request = Request(method=flow.request.method, url=flow.request.url, headers=headers, body=body)
+    path = path_of(flow.request.path)
+    return request if path is None else request.knowing_path(path)
+
+
+def path_of(target: str) -> str | None:
+    """A request target's path without query and fragment, as `Request.path` (urlsplit) gives it;
+    None for anything urlsplit might read otherwise (whitespace, controls, no leading slash)."""
+    path = target.split("?", 1)[0].split("#", 1)[0]
+    if not path.startswith("/") or not path.isprintable() or " " in path:
+        return None
+    return path
 
 
 def response_of(flow: http.HTTPFlow) -> Response | None:
@@ -75,29 +95,29 @@ def refresh_request(flow: http.HTTPFlow) -> Exchange:
 def travelling_request(flow: http.HTTPFlow) -> Request:
     """The request as it travels: body and Content-Encoding untouched (unlike `request_of`)."""
     message = flow.request
-    headers = Headers(message.headers.items(multi=True))
+    headers = _headers_of(message)
     return Request(method=message.method, url=message.url, headers=headers, body=message.raw_content or b"")
 
 
 def travelling_response(response: http.Response) -> Response:
     """The response as it travels: body and Content-Encoding untouched (unlike `response_of`)."""
-    headers = Headers(response.headers.items(multi=True))
+    headers = _headers_of(response)
     return Response(response.status_code, headers, response.raw_content or b"", response.reason)
 
 
 def update_message(message: http.Message, changed: Request | Response) -> None:
     """Give a flow's request or response the headers and (travelling) body of `changed`."""
-    message.headers = http.Headers(_header_fields(changed.headers))
+    message.headers = http.Headers(header_fields(changed.headers))
     if changed.body != (message.raw_content or b""):  # a streamed (None) body stays None
         message.raw_content = changed.body
 
 
 def make_response(response: Response) -> http.Response:
-    made = http.Response.make(response.status, response.body, _header_fields(response.headers))
+    made = http.Response.make(response.status, response.body, header_fields(response.headers))
     if response.reason:  # mitmproxy knows no phrase for some codes (429)
         made.reason = response.reason
     return made
 
 
-def _header_fields(headers: Headers) -> list[tuple[bytes, bytes]]:
+def header_fields(headers: Headers) -> list[tuple[bytes, bytes]]:
     return [(k.encode("latin-1", "replace"), v.encode("utf-8", "surrogateescape")) for k, v in headers]

@@ -14,7 +14,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from addons.convert import exchange_of, make_response, refresh_request
+from addons.convert import exchange_of, make_response, path_of, refresh_request
 from proxy.fan_session import FanSessionGuard, SidPolicy
 from proxy.fans import FanKeySpec, FanKeySpecError
 from proxy.findings import Finding
@@ -68,6 +68,10 @@ class FanSession:
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:
+            return
+        path = path_of(flow.request.path)
+        if path is not None and self.guard.passes(flow.request.method, path):
+            flow.metadata[ENDED_KEY] = True  # judged by no rule, neither now nor at its end
             return
         verdict = self.guard.request(exchange_of(flow))
         if verdict.injected_sid is not None:

@@ -18,7 +18,7 @@ from typing import Any
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.net.http import status_codes
 
-from addons.convert import _header_fields, exchange_of, make_response
+from addons.convert import header_fields, exchange_of, make_response
 from addons.redaction_options import REDACTION_OPTIONS, add_redaction_options, redaction_rules
 from proxy.cassette import CassetteError
 from proxy.cassette_cache import replay_index
@@ -100,7 +100,7 @@ def served(response: Response) -> http.Response:
     made.data = copy.copy(_CHECKED.data)
     made.status_code = response.status
     made.reason = response.reason or status_codes.RESPONSES.get(response.status, "")
-    made.headers = http.Headers(_header_fields(response.headers))
+    made.headers = http.Headers(header_fields(response.headers))
     made.content = response.body
     made.timestamp_start = made.timestamp_end = time.time()
     return made

@@ -25,7 +25,13 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 from addons.convert import exchange_of, travelling_request, travelling_response, update_message
 from addons.fan_session import BLOCKED_KEY
 from addons.replayer import MISSED_KEY
-from proxy.urlrewrite import Origin, rewrite_request, rewrite_response
+from proxy.urlrewrite import (
+    REQUEST_URL_HEADERS,
+    RESPONSE_URL_HEADERS,
+    Origin,
+    rewrite_request,
+    rewrite_response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +39,7 @@ logger = logging.getLogger(__name__)
 class UrlRewrite:
     def __init__(self) -> None:
         self.enabled = True
+        self._known: dict[tuple[str, str, str, int], tuple[Origin, Origin]] = {}
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -52,6 +59,8 @@ class UrlRewrite:
         if origins is None or flow.response is not None:
             return
         upstream, proxy = origins
+        if not may_move(flow.request, REQUEST_URL_HEADERS, proxy):
+            return
         request = travelling_request(flow)
         moved = rewrite_request(request, proxy, upstream)
         if moved is not request:
@@ -67,6 +76,8 @@ class UrlRewrite:
         ):
             return
         upstream, proxy = origins
+        if not may_move(flow.response, RESPONSE_URL_HEADERS, upstream):
+            return
         response = travelling_response(flow.response)
         moved = rewrite_response(response, upstream, proxy)
         if moved is not response:
@@ -75,13 +86,50 @@ class UrlRewrite:
             logger.debug(f"pointed {upstream} URLs in the response to {flow.request.path} at {proxy}")
 
     def _origins(self, flow: http.HTTPFlow) -> tuple[Origin, Origin] | None:
-        """The upstream's origin and the proxy's as this client reached it; None when not rewriting."""
-        if not self.enabled or not isinstance(flow.client_conn.proxy_mode, ReverseMode):
+        """The upstream's origin and the proxy's as this client reached it; None when not rewriting.
+
+        Kept per connection and upstream for the connection's next requests (a keep-alive client
+        sends many); forgotten when the client disconnects."""
+        client = flow.client_conn
+        if not self.enabled or not isinstance(client.proxy_mode, ReverseMode):
             return None
-        proxy = proxy_origin(flow.client_conn)
-        if proxy is None:
-            return None
-        return Origin.at(flow.request.scheme, flow.request.host, flow.request.port), proxy
+        key = (client.id, flow.request.scheme, flow.request.host, flow.request.port)
+        known = self._known.get(key)
+        if known is None:
+            proxy = proxy_origin(client)
+            if proxy is None:
+                return None
+            known = self._known[key] = (Origin.at(*key[1:]), proxy)
+        return known
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        for key in [key for key in self._known if key[0] == client.id]:
+            del self._known[key]
+
+
+def may_move(message: http.Message, url_headers: tuple[str, ...], source: Origin) -> bool:
+    """Whether `proxy.urlrewrite` could find anything at `source` to move, told from the raw message
+    without converting it: no URL header, and a body that is not UTF-8, or is ASCII naming neither the
+    host nor a \\u escape, leave nothing to move (most answers: static files, JSON without URLs)."""
+    telling = {name.lower().encode() for name in url_headers} | {b"content-encoding"}
+    if any(name.lower() in telling for name, _ in message.headers.fields):
+        return True
+    body = message.raw_content
+    if not body:
+        return False
+    if not body.isascii():
+        return _is_utf8(body)  # only JSON text is rewritten: an image or a font never is
+    if b"\\u" in body or not source.host.isascii():
+        return True
+    return source.host.encode() in body.lower()
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def proxy_origin(client: connection.Client) -> Origin | None:

@@ -41,10 +41,36 @@ READY_TIMEOUT = 60.0
 
 # The traffic -----------------------------------------------------------------------------------------
 
+FANS = 8
+"""The partner app's fans: each call carries its fan's bearer token, and each fan's Top Picks its own
+session, as a partner's backend serving many fans does (one address, many members)."""
+
+
+def fan_token(fan: int) -> str:
+    return f"bench-member-token-{fan:02d}-0123456789abcdef"
+
+
+def fan_sid(fan: int) -> str:
+    return f"{SID[:-2]}{fan:02d}"
+
+
+SID_PLACEHOLDER = "@SID@"
+
+STATIC_FILES: dict[str, tuple[str, bytes]] = {
+    # name: (Content-Type, body); served as files by nginx, answered as recorded by replay
+    "static/app.js": ("application/javascript", b"(function(){var tm={};" + b"tm.x=1;" * 560 + b"})();\n"),
+    "static/app.css": ("text/css", b"body{margin:0}" + b".c{color:#123}" * 120 + b"\n"),
+    "images/x.png": ("image/png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 12),
+    "favicon.ico": ("image/x-icon", bytes(range(256)) * 4),
+    "fonts/inter.woff2": ("font/woff2", b"wOF2" + bytes(range(255, -1, -1)) * 8),
+}
+OTHER_JSON = b'{"user":{"id":"u-1","locale":"en-US"},"features":["resale","maps"]}'
+
 
 def answers(now: float) -> dict[str, bytes]:
     """What the upstream answers, by kind of call: Top Picks (a fan session valid for an hour from
-    `now`, two offers), the cart (charging exactly what Top Picks showed), anything else (an event)."""
+    `now`, two offers; its session id is `SID_PLACEHOLDER`, the fan's), the cart (charging exactly what
+    Top Picks showed), anything else under the Partner API (an event), and the app's own JSON."""
     start = int(now * 1000)
     offers = [
         {"offerId": "O3", "ticketId": TICKET, "totalPrice": 53.0, "currency": "USD"},
@@ -60,7 +86,7 @@ def answers(now: float) -> dict[str, bytes]:
         "_embedded": {"offer": offers},
         "fanSession": {
             "resaleSid": {
-                "sessionId": SID,
+                "sessionId": SID_PLACEHOLDER,
                 "sessionStartTime": str(start),
                 "sessionExpireTime": str(start + 3_600_000),
             }
@@ -71,7 +97,17 @@ def answers(now: float) -> dict[str, bytes]:
     cart = {"cart_id": "c0ffee00c0ffee00c0ffee00c0ffee00", "cart": {"hold_time": 299, "items": [item]}}
     event = {"id": "2000527EE48A9334", "name": "Show", "dates": {"start": {"localDate": "2026-06-01"}}}
     dump = lambda value: json.dumps(value, separators=(",", ":")).encode()  # noqa: E731
-    return {"top_picks": dump(top_picks), "cart": dump(cart), "event": dump(event)}
+    return {"top_picks": dump(top_picks), "cart": dump(cart), "event": dump(event), "app": OTHER_JSON}
+
+
+def answer_of(call: Call, bodies: dict[str, bytes]) -> tuple[str, bytes]:
+    """The Content-Type and body the upstream gives this call."""
+    if call.answer in STATIC_FILES:
+        return STATIC_FILES[call.answer]
+    body = bodies[call.answer]
+    if call.answer == "top_picks":
+        body = body.replace(SID_PLACEHOLDER.encode(), fan_sid(call.fan).encode())
+    return "application/json", body
 
 
 @dataclass(frozen=True)
@@ -83,26 +119,62 @@ class Call:
     headers: tuple[tuple[str, str], ...]
     body: bytes
     answer: str
+    fan: int = 0
 
 
 def partner_calls(count: int) -> list[Call]:
-    """A partner app's calls, over `count // 3` events: Top Picks, the event, a resale reserve with the
-    session id Top Picks gave (a compliant integration: no finding expected but concurrent cart calls)."""
+    """A partner app's calls for `FANS` fans at a time, each with its fan's bearer token: every fan's
+    Top Picks, then every fan's event, then every fan's resale reserve carrying the session its Top
+    Picks gave (a compliant integration: no finding expected). A fan's reserve comes `2 * FANS` calls
+    after its Top Picks, so that with a few connections its answer has arrived, as an app waits for it."""
     calls = []
     accept = ("Accept", "application/json")
+    block = 3 * FANS
     for i in range(count):
-        event = f"{0x2000527EE48A0000 + i // 3:016X}"
-        if i % 3 == 0:
+        step, fan = divmod(i % block, FANS)
+        event = f"{0x2000527EE48A0000 + (i // block) * FANS + fan:016X}"
+        auth = ("Authorization", f"Bearer {fan_token(fan)}")
+        if step == 0:
             path = f"/top-picks/v1/events/{event}?apikey={LIVE_KEY}&quantity=2"
-            calls.append(Call("GET", path, (accept,), b"", "top_picks"))
-        elif i % 3 == 1:
+            calls.append(Call("GET", path, (accept, auth), b"", "top_picks", fan))
+        elif step == 1:
             path = f"/partners/v1/events/{event}?apikey={LIVE_KEY}"
-            calls.append(Call("GET", path, (accept,), b"", "event"))
+            calls.append(Call("GET", path, (accept, auth), b"", "event", fan))
         else:
             body = json.dumps({"reserve": {"tickets": [{"id": TICKET, "quantity": 2}]}}).encode()
-            headers = (accept, ("Content-Type", "application/json"), ("X-TM-SESSION-SID", SID))
+            headers = (accept, auth, ("Content-Type", "application/json"), ("X-TM-SESSION-SID", fan_sid(fan)))
             path = f"/partners/v1/events/{event}/cart?apikey={LIVE_KEY}"
-            calls.append(Call("POST", path, headers, body, "cart"))
+            calls.append(Call("POST", path, headers, body, "cart", fan))
+    return calls
+
+
+def app_calls() -> list[Call]:
+    """What else a partner's web app loads through the proxy: static files and its own JSON API."""
+    browser = (("Accept", "*/*"), ("Accept-Encoding", "identity"))
+    static = [Call("GET", f"/{name}", browser, b"", name) for name in STATIC_FILES]
+    json_headers = (("Accept", "application/json"), ("Cookie", "app_session=abc123"))
+    own = [
+        Call("GET", "/app/v1/me", json_headers, b"", "app"),
+        Call("GET", "/app/v1/config?locale=en-US", json_headers, b"", "app"),
+        Call("POST", "/app/v1/analytics", (*json_headers, ("Content-Type", "application/json")),
+             b'{"event":"view","page":"/events"}', "app"),
+    ]  # fmt: skip
+    return static + own
+
+
+MIX_PER_API_CALL = 10
+PERIOD = 3 * FANS * (MIX_PER_API_CALL + 1)
+"""Both traffics start a block of every fan's Top Picks, events and reserves at multiples of this."""
+
+
+def mixed_calls(count: int, per_api_call: int = MIX_PER_API_CALL) -> list[Call]:
+    """`count` calls: the partner's Ticketmaster calls, each followed by `per_api_call` of the app's others."""
+    others = app_calls()
+    api = partner_calls(count // (per_api_call + 1) + 1)
+    calls: list[Call] = []
+    for i in range(count):
+        group, position = divmod(i, per_api_call + 1)
+        calls.append(api[group] if position == 0 else others[(i - group - 1) % len(others)])
     return calls
 
 
@@ -113,9 +185,9 @@ def cassette_exchanges(calls: Sequence[Call], now: float) -> list[Any]:
     bodies = answers(now)
     exchanges = []
     for i, call in enumerate(calls):
-        body = bodies[call.answer]
+        content_type, body = answer_of(call, bodies)
         response_headers = Headers(
-            [("Server", "nginx"), ("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            [("Server", "nginx"), ("Content-Type", content_type), ("Content-Length", str(len(body)))]
         )
         started = now - len(calls) + i
         exchanges.append(
@@ -251,7 +323,9 @@ class Processes(contextlib.ExitStack):
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("TMPROXY_")}
         self.env = {**inherited, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
 
-    def _popen(self, name: str, argv: list[str], cpus: set[int] | None) -> Proc:
+    def _popen(
+        self, name: str, argv: list[str], cpus: set[int] | None, env: dict[str, str] | None = None
+    ) -> Proc:
         out, err = self.workdir / f"{name}.out", self.workdir / f"{name}.err"
         with out.open("wb") as stdout, err.open("wb") as stderr:
             popen = subprocess.Popen(
@@ -260,7 +334,7 @@ class Processes(contextlib.ExitStack):
                 stderr=stderr,
                 stdin=subprocess.DEVNULL,
                 cwd=self.workdir,
-                env=self.env,
+                env={**self.env, **(env or {})},
                 preexec_fn=_pinned(cpus),  # noqa: PLW1509 - no threads in this process
             )
         proc = Proc(name, popen, out, err)
@@ -276,9 +350,11 @@ class Processes(contextlib.ExitStack):
         proc.url = f"http://127.0.0.1:{port}"
         return proc
 
-    def start_announcing(self, name: str, argv: list[str], cpus: set[int] | None) -> Proc:
+    def start_announcing(
+        self, name: str, argv: list[str], cpus: set[int] | None, env: dict[str, str] | None = None
+    ) -> Proc:
         """Start a process that prints `listening on URL` (tmproxy) and wait for that line."""
-        proc = self._popen(name, argv, cpus)
+        proc = self._popen(name, argv, cpus, env)
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             for line in proc.output().splitlines():
@@ -323,7 +399,8 @@ class Processes(contextlib.ExitStack):
                 "--listen-port", str(port), "--set", f"confdir={confdir}"]  # fmt: skip
         return self.start_on_port("mitmdump", argv, port, self.cores.proxy)
 
-    def start_tmproxy(self, name: str, args: list[str], confdir: Path) -> Proc:
+    def start_tmproxy(self, name: str, args: list[str], confdir: Path, root: Path = ROOT) -> Proc:
+        """`tmproxy ARGS` from the checkout at `root` (another one: the code before a change)."""
         argv = [
             sys.executable,
             "-m",
@@ -334,7 +411,7 @@ class Processes(contextlib.ExitStack):
             "--confdir",
             str(confdir),
         ]
-        return self.start_announcing(name, argv, self.cores.proxy)
+        return self.start_announcing(name, argv, self.cores.proxy, {"PYTHONPATH": str(root)})
 
     def start_null_proxy(self, upstream: str, confdir: Path) -> Proc:
         argv = [sys.executable, str(Path(__file__)), "null-proxy", upstream, str(confdir)]
@@ -346,10 +423,17 @@ _MITMDUMP_MAIN = "import sys; from mitmproxy.tools.main import mitmdump; sys.exi
 
 def write_nginx_conf(folder: Path, port: int, bodies: dict[str, bytes]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
+    www = folder / "www"
+    for name, (_, body) in STATIC_FILES.items():
+        (www / name).parent.mkdir(parents=True, exist_ok=True)
+        (www / name).write_bytes(body)
 
     def literal(body: bytes) -> str:
         return "'" + body.decode().replace("\\", "\\\\").replace("'", "\\'") + "'"
 
+    top_picks = literal(bodies["top_picks"]).replace(SID_PLACEHOLDER, "$fan_sid")
+    sids = "\n".join(f'    "Bearer {fan_token(fan)}" "{fan_sid(fan)}";' for fan in range(FANS))
+    types = "\n".join(f"    {ctype} {name.rsplit('.', 1)[1]};" for name, (ctype, _) in STATIC_FILES.items())
     temp = {name: folder / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
     conf = folder / "nginx.conf"
     conf.write_text(f"""
@@ -368,11 +452,21 @@ http {{
   uwsgi_temp_path {temp["uwsgi"]};
   scgi_temp_path {temp["scgi"]};
   default_type application/json;
+  types {{
+{types}
+  }}
+  map $http_authorization $fan_sid {{
+    default "{SID}";
+{sids}
+  }}
   server {{
     listen 127.0.0.1:{port};
-    location ^~ /top-picks/ {{ return 200 {literal(bodies["top_picks"])}; }}
-    location ~ /cart$ {{ return 200 {literal(bodies["cart"])}; }}
-    location / {{ return 200 {literal(bodies["event"])}; }}
+    location ^~ /top-picks/ {{ default_type application/json; return 200 {top_picks}; }}
+    location ~ /cart$ {{ default_type application/json; return 200 {literal(bodies["cart"])}; }}
+    location ^~ /app/ {{ default_type application/json; return 200 {literal(bodies["app"])}; }}
+    location ~ ^/(static|images|fonts)/ {{ root {www}; }}
+    location = /favicon.ico {{ root {www}; }}
+    location / {{ default_type application/json; return 200 {literal(bodies["event"])}; }}
   }}
 }}
 """)
@@ -528,34 +622,40 @@ def parse_wrk(output: str) -> LoadResult:
 def serve_upstream(port: int, answers_file: Path) -> None:
     """A minimal keep-alive HTTP/1.1 server answering like the nginx config (no nginx on this machine)."""
     bodies = {k: v.encode() for k, v in json.loads(answers_file.read_text()).items()}
+    sids = {f"Bearer {fan_token(fan)}".encode(): fan_sid(fan).encode() for fan in range(FANS)}
 
-    def reply(body: bytes) -> bytes:
-        head = f"HTTP/1.1 200 OK\r\nServer: bench\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    def reply(content_type: str, body: bytes) -> bytes:
+        head = (f"HTTP/1.1 200 OK\r\nServer: bench\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n")  # fmt: skip
         return head.encode() + body
 
-    replies = {k: reply(v) for k, v in bodies.items()}
+    statics = {f"/{name}".encode(): reply(*answer) for name, answer in STATIC_FILES.items()}
+
+    def answer(path: bytes, authorization: bytes) -> bytes:
+        if path in statics:
+            return statics[path]
+        if path.startswith(b"/top-picks/"):
+            sid = sids.get(authorization, SID.encode())
+            return reply("application/json", bodies["top_picks"].replace(SID_PLACEHOLDER.encode(), sid))
+        kind = "cart" if path.endswith(b"/cart") else "app" if path.startswith(b"/app/") else "event"
+        return reply("application/json", bodies[kind])
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 target = head.split(b" ", 2)[1]
-                length = 0
+                length, authorization = 0, b""
                 for line in head.split(b"\r\n")[1:]:
                     name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
+                    name = name.strip().lower()
+                    if name == b"content-length":
                         length = int(value)
+                    elif name == b"authorization":
+                        authorization = value.strip()
                 if length:
                     await reader.readexactly(length)
-                path = target.split(b"?", 1)[0]
-                kind = (
-                    "top_picks"
-                    if path.startswith(b"/top-picks/")
-                    else "cart"
-                    if path.endswith(b"/cart")
-                    else "event"
-                )
-                writer.write(replies[kind])
+                writer.write(answer(target.split(b"?", 1)[0], authorization))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass

@@ -10,7 +10,10 @@ Prints a table (figure, target, measured, met?) and writes every number to `--js
 - live: throughput under wrk (or aiohttp) through `tmproxy run --sid validate`, `tmproxy record`,
   `tmproxy replay` (10,000- and 10-interaction cassettes) and bare `mitmdump` in reverse mode, all in
   front of one nginx (or a small asyncio server), in interleaved rounds whose order rotates; each
-  figure is the median over rounds of the ratio within a round. Figures 1-4 and 9. See `bench_live.py`.
+  figure is the median over rounds of the ratio within a round. Figures 1-4 and 9; and 13-18, issue
+  #15's table: run, record and replay against `null` (tmproxy's embedded mitmproxy without tmproxy's
+  addons) on Top Picks traffic and on a 10:1 mix of static files and the app's own calls. `--before DIR`
+  adds another checkout's `tmproxy run`. See `bench_live.py`.
 - cassette: tmproxy's load and end-to-end replay of a 5,000-interaction cassette against vcrpy's
   (figures 5, 6; `bench_cassette.py`).
 - recording: the cost of an append at 10,000 interactions against at 10 (figure 7), with the
@@ -163,40 +166,56 @@ def median(values: list[float]) -> float | None:
 # Live throughput ---------------------------------------------------------------------------------------
 
 
-def run_live(report: Report, mode: Mode, workdir: Path, cores: live.Cores, python_load: bool) -> None:
+NULL_TARGETS = [
+    # (figure, what, proxy, its null, target): the issue #15 table, each proxy over the null proxy
+    ("13", "tmproxy run --sid validate / null, Top Picks traffic", "run", "null", 0.90),
+    ("14", "tmproxy record / null, Top Picks traffic", "record", "null", 0.85),
+    ("15", "tmproxy replay ({n}) / null, Top Picks traffic", "replay_large", "null", 1.0),
+    ("16", "tmproxy run --sid validate / null, 10:1 mix", "run_mix", "null_mix", 0.95),
+    ("17", "tmproxy record / null, 10:1 mix", "record_mix", "null_mix", 0.95),
+    ("18", "tmproxy replay ({n}, mix) / null, 10:1 mix", "replay_mix", "null_mix", 0.95),
+]
+
+
+def run_live(
+    report: Report,
+    mode: Mode,
+    workdir: Path,
+    cores: live.Cores,
+    python_load: bool,
+    before: Path | None = None,
+) -> None:
+    """Figures 1-4 and 9 (against bare mitmdump, issue #7) and 13-18 (against null, issue #15).
+
+    Each proxy process takes both traffics where it can (null, run and record); replay needs a
+    cassette of what it is asked, so the mix has its own replaying proxy and cassette, recorded from
+    the same mix: what a user who recorded their app through `tmproxy record` replays. With `before`
+    (another checkout), its `tmproxy run` takes turns with the others too: a change measured side by side.
+    """
     now = time.time()
     calls_large = live.partner_calls(mode.replay_large)
     calls_small = calls_large[: mode.replay_small]
+    calls_mix = live.mixed_calls(mode.replay_large)
     large, small = workdir / "replay-large.yaml", workdir / "replay-small.yaml"
+    mix = workdir / "replay-mix.yaml"
     written_s = live.write_cassette(large, calls_large, now)
     live.write_cassette(small, calls_small, now)
+    live.write_cassette(mix, calls_mix, now)
     confdir = workdir / "mitmproxy-conf"
     section: dict[str, Any] = {"cassette_write_s": written_s, "cassette_mb": large.stat().st_size / 1e6}
 
     with live.Processes(workdir, cores) as procs:
         upstream, upstream_kind = procs.start_upstream(now)
         load = live.Load(workdir, cores, mode.connections, force_python=python_load)
+        record_argv = ["record", str(workdir / "recorded.yaml"), "--upstream", upstream.url,
+                       "--record-mode", "all"]  # fmt: skip
+        run = procs.start_tmproxy("run", ["run", "--upstream", upstream.url, "--sid", "validate"], confdir)
+        record = procs.start_tmproxy("record", record_argv, confdir)
+        null = procs.start_null_proxy(upstream.url, confdir)
         targets: dict[str, tuple[live.Proc, list[live.Call]]] = {
             "mitmdump": (procs.start_mitmdump(upstream.url, confdir), calls_large),
-            "run": (
-                procs.start_tmproxy("run", ["run", "--upstream", upstream.url, "--sid", "validate"], confdir),
-                calls_large,
-            ),
-            "record": (
-                procs.start_tmproxy(
-                    "record",
-                    [
-                        "record",
-                        str(workdir / "recorded.yaml"),
-                        "--upstream",
-                        upstream.url,
-                        "--record-mode",
-                        "all",
-                    ],
-                    confdir,
-                ),
-                calls_large,
-            ),
+            "run": (run, calls_large),
+            "record": (record, calls_large),
             "replay_large": (
                 procs.start_tmproxy("replay-large", ["replay", str(large)], confdir),
                 calls_large,
@@ -205,8 +224,19 @@ def run_live(report: Report, mode: Mode, workdir: Path, cores: live.Cores, pytho
                 procs.start_tmproxy("replay-small", ["replay", str(small)], confdir),
                 calls_small,
             ),
-            "null": (procs.start_null_proxy(upstream.url, confdir), calls_large),
+            "null": (null, calls_large),
+            "run_mix": (run, calls_mix),
+            "record_mix": (record, calls_mix),
+            "replay_mix": (procs.start_tmproxy("replay-mix", ["replay", str(mix)], confdir), calls_mix),
+            "null_mix": (null, calls_mix),
         }
+        if before is not None:
+            run_before = procs.start_tmproxy(
+                "run-before", ["run", "--upstream", upstream.url, "--sid", "validate"], confdir, before
+            )
+            targets.update(run_before=(run_before, calls_large), run_mix_before=(run_before, calls_mix))
+            pairs_before = [("run", "run_before"), ("run_mix", "run_mix_before"),
+                            ("run_before", "null"), ("run_mix_before", "null_mix")]  # fmt: skip
         section.update(
             load_generator=load.tool,
             upstream=upstream_kind,
@@ -214,6 +244,8 @@ def run_live(report: Report, mode: Mode, workdir: Path, cores: live.Cores, pytho
             connections=mode.connections,
             seconds_per_run=mode.seconds,
             rounds=mode.rounds,
+            mix=f"{len(live.app_calls())} kinds of non-API call (static files, the app's own JSON), "
+            "10 per Ticketmaster call",
         )
         direct = load.run(upstream.url, calls_large, mode.seconds)
         section["upstream_direct_rps"] = direct.rps
@@ -223,9 +255,9 @@ def run_live(report: Report, mode: Mode, workdir: Path, cores: live.Cores, pytho
             for name in ("replay_large", "replay_small", "run", "mitmdump")
         }
         summaries = {}
-        for name, (proc, _) in targets.items():
+        for proc in {id(proc): proc for proc, _ in targets.values()}.values():
             proc.stop()
-            summaries[name] = summary_lines(proc.output())
+            summaries[proc.name] = summary_lines(proc.output())
     section["summaries"] = summaries
     section["peak_rss_mb"] = memory
     section["runs"] = {name: [{**asdict(r), "rps": r.rps} for r in results] for name, results in runs.items()}
@@ -238,8 +270,11 @@ def run_live(report: Report, mode: Mode, workdir: Path, cores: live.Cores, pytho
     section["non_2xx_or_errors"] = failures
 
     pairs = [("run", "mitmdump"), ("record", "mitmdump"), ("replay_large", "mitmdump"),
-             ("replay_large", "replay_small"), ("run", "null"), ("record", "null"),
-             ("replay_large", "null"), ("mitmdump", "null"), ("record", "run")]  # fmt: skip
+             ("replay_large", "replay_small"), ("mitmdump", "null"), ("record", "run"),
+             *((proxy, null_name) for _, _, proxy, null_name, _ in NULL_TARGETS)]  # fmt: skip
+    if before is not None:
+        pairs += pairs_before
+        section["before"] = str(before)
     section["ratios"] = {f"{a}/{b}": paired_ratio(runs, a, b) for a, b in pairs}
     section["cpu_ratios"] = {f"{a}/{b}": paired_cpu_ratio(runs, a, b) for a, b in pairs}
     report.sections["live"] = section
@@ -256,7 +291,9 @@ def run_live(report: Report, mode: Mode, workdir: Path, cores: live.Cores, pytho
         (2, "tmproxy record / bare mitmdump (throughput)", "record/mitmdump", 0.85),
         (3, f"tmproxy replay ({n_large:,}) / bare mitmdump passthrough", "replay_large/mitmdump", 1.0),
         (4, f"replay throughput, {n_large:,} / {n_small:,} interactions", "replay_large/replay_small", 0.9),
-    ]:
+        *((int(id), what.format(n=f"{n_large:,}"), f"{proxy}/{null_name}", target)
+          for id, what, proxy, null_name, target in NULL_TARGETS),
+    ]:  # fmt: skip
         value, by_cpu = section["ratios"][key], section["cpu_ratios"][key]
         note = f"by CPU cost per request: {by_cpu:.2f}" if by_cpu is not None else ""
         report.figure(number, name, f">= {target}", value, met=_at_least(value, target), note=note)
@@ -290,7 +327,9 @@ def interleaved_runs(
                 proc, calls = targets[name]
                 if not proc.alive():
                     raise RuntimeError(f"{name} died: {proc.errors()[-2000:]}")
-                start = picks.randrange(len(calls))  # each slice starts anywhere in the calls
+                # each slice starts anywhere in the calls where a block of fans begins, so that no
+                # reserve comes before its Top Picks (that would be a finding no compliant app causes)
+                start = picks.randrange(max(1, len(calls) // live.PERIOD)) * live.PERIOD
                 slices[name].append(load.run(proc.url, calls, SLICE_S, proc, start))
         for name in names:
             runs[name].append(live.LoadResult.combined(slices[name]))
@@ -518,6 +557,7 @@ def print_report(report: Report, out: Callable[[str], None] = print) -> None:
         for name, rps in live_section["median_rps"].items():
             cpu = live_section["median_cpu_ms_per_request"][name]
             out(f"  {name:14} {rps:12,.0f} {cpu if cpu is not None else float('nan'):10.3f}")
+        print_null_table(report, live_section, out)
         for label, key in (("throughput ratios", "ratios"), ("by CPU cost", "cpu_ratios")):
             ratios = live_section[key].items()
             out(f"  {label}: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios if v is not None))
@@ -534,6 +574,24 @@ def print_report(report: Report, out: Callable[[str], None] = print) -> None:
         out(f"note: {note}")
 
 
+def print_null_table(report: Report, live_section: dict[str, Any], out: Callable[[str], None]) -> None:
+    """The issue #15 table: each proxy against null (tmproxy's mitmproxy without tmproxy's addons)."""
+    rps, cpu_ratios = live_section["median_rps"], live_section["cpu_ratios"]
+    out("\n  against null (tmproxy's embedded mitmproxy, no tmproxy addon), side by side in this run:")
+    out(f"  {'traffic':10} {'proxy':12} {'req/s':>7} {'null req/s':>10} {'measured':>8} {'by CPU':>6} "
+        f"{'target':>7}  met")  # fmt: skip
+    for id, _, proxy, null_name, target in NULL_TARGETS:
+        figure = report.figures.get(id)
+        if figure is None or figure.measured is None:
+            continue
+        by_cpu = cpu_ratios.get(f"{proxy}/{null_name}")
+        traffic = "10:1 mix" if proxy.endswith("_mix") else "Top Picks"
+        name = proxy.removesuffix("_mix").removesuffix("_large")
+        met = "yes" if figure.met else f"NO, {target - figure.measured:.2f} short"
+        out(f"  {traffic:10} {name:12} {rps[proxy]:7,.0f} {rps[null_name]:10,.0f} {figure.measured:8.2f} "
+            f"{by_cpu if by_cpu is not None else float('nan'):6.2f} {'>= ' + str(target):>7}  {met}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     speed = parser.add_mutually_exclusive_group()
@@ -542,6 +600,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every number here")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated: {', '.join(SECTIONS)}")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (logs, cassettes)")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="live: also run `tmproxy run` from this checkout (the code before a change)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin proxies and load to separate CPUs")
     parser.add_argument(
         "--python-load", action="store_true", help="use the aiohttp client even if wrk exists"
@@ -558,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     with live.workspace(args.keep) as workdir:
         cores = live.Cores() if args.no_pin else live.Cores.split()
         if "live" in sections:
-            run_live(report, mode, workdir, cores, args.python_load)
+            run_live(report, mode, workdir, cores, args.python_load, args.before)
         if "faults" in sections:
             run_faults(report, mode, workdir, cores, args.python_load)
         if "cassette" in sections:

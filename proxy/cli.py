@@ -388,21 +388,20 @@ def serve_proxy(
         ssl_insecure=ssl_insecure,
     )
     config = click.get_current_context().find_object(Config) or Config()
-    options: dict[str, Any] = {
-        "tm_sid": sid,
-        "tm_fan_key": fan_key,
-        "tm_upstream_timeout": upstream_timeout,
-        **config.redaction_options(),
-        **(extra_options or {}),
-    }
+    options: dict[str, Any] = {"tm_sid": sid, "tm_fan_key": fan_key, "tm_upstream_timeout": upstream_timeout}
     if cassette is not None and plan is not None:
-        options.update(plan.options(str(cassette), record_as))
+        options.update(config.redaction_options(), **plan.options(str(cassette), record_as))
+    options.update(extra_options or {})
     if faults:
         options.update(tm_faults=list(faults), tm_fault_seed=fault_seed)
     exposure_check(settings.listen_host, allow_remote)
     warn_if_exposed(settings.listen_host, "the proxy")
     install_console_logging(verbose)
-    built = tmproxy_addons(faults, rewrite_urls=rewrite_urls and mode == "reverse")
+    built = tmproxy_addons(
+        faults,
+        rewrite_urls=rewrite_urls and mode == "reverse",
+        cassette=cassette is not None and plan is not None,
+    )
     try:
         asyncio.run(serve(settings, built.chain, announce_listening, options))
     except ProxyStartError as exc:

@@ -115,6 +115,13 @@ class Request:
     _parsed: ParsedBody = field(default_factory=lambda: ParsedBody(), init=False, repr=False, compare=False)
 
     _split: tuple[str, SplitResult] | None = field(default=None, init=False, repr=False, compare=False)
+    _known_path: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def knowing_path(self, path: str) -> Request:
+        """This request, told its URL's path by a source that has it already split (mitmproxy):
+        the path is what every rule asks for, and splitting the URL for it cost as much as a rule."""
+        self._known_path = (self.url, path)
+        return self
 
     def _parts(self) -> SplitResult:
         """The URL split once (for the URL it was split from): every rule asks for the path."""
@@ -124,6 +131,9 @@ class Request:
 
     @property
     def path(self) -> str:
+        known = self._known_path
+        if known is not None and known[0] is self.url:
+            return known[1]
         return self._parts().path
 
     @property

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .audit.engine import AuditEngine, Rule
-from .audit.partner_api import cart_id_of, is_cart_path
+from .audit.partner_api import cart_id_of, is_cart_path, request_kind
 from .audit.rules import SID_RULES, all_rules
 from .audit.rules.fan_session import SidMissing, asked_ids, session_ids
 from .exchange import Exchange, Headers, Response
@@ -99,6 +99,14 @@ class FanSessionGuard:
         self.policy = policy
         disabled = SID_RULES if policy is SidPolicy.OFF else frozenset()
         self.engine.rules = all_rules(live=True, disabled=disabled)
+
+    def passes(self, method: str, path: str) -> bool:
+        """Whether a request with this method and path (no query) is one that no rule judges (a static
+        file): it is counted, and needs no `request` or `response`, so the proxy need not convert it."""
+        if self.engine.judges(request_kind(method, path)):
+            return False
+        self._requests += 1
+        return True
 
     def request(self, exchange: Exchange) -> RequestVerdict:
         """Decide on a request before it goes upstream (injection happens before the rules look)."""

@@ -143,7 +143,10 @@ def fan_of(exchange: Exchange, spec: FanKeySpec | None) -> Fan:
     The answer is kept on the exchange, so that every rule and the recorder see the same fan.
     """
     if exchange.fan is None:
-        exchange.fan = identify_fan(exchange.request, exchange.client_host, spec).to_record()
+        identified = identify_fan(exchange.request, exchange.client_host, spec)
+        exchange.fan = identified.to_record()
+        exchange.known_fan = (exchange.fan, identified)  # what `recorded_fan` would make of the record
+        return identified
     known = exchange.known_fan
     if not (isinstance(known, tuple) and known[0] is exchange.fan):
         known = exchange.known_fan = (exchange.fan, recorded_fan(exchange.fan, exchange.client_host))

@@ -7,6 +7,7 @@ with the core mitmproxy addons plus tmproxy's, and reports its own startup failu
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import signal
 import sys
@@ -14,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mitmproxy import ctx, exceptions, master, options
+from mitmproxy import addonmanager, ctx, exceptions, hooks, master, options
 from mitmproxy.addons import core, disable_h2c, next_layer, proxyserver, tlsconfig
 
 from .netaddr import url_host
@@ -65,6 +66,77 @@ class Announce:
         ctx.master.addons.remove(self)
 
 
+class AddonBundle:
+    """tmproxy's addons as one link of mitmproxy's chain.
+
+    mitmproxy visits every link on every event of every flow, hook or not (a safecall context, a
+    coroutine, a walk over the addon's children: about 12 µs of CPU per addon and request); the bundle
+    looks its members' hooks up once and calls them in order. As in mitmproxy, a member's exception is
+    logged and the other members still run; OptionsError and AddonHalt go through. `register_members`
+    files the members under their own names, so `addons.get(name)` finds them.
+    """
+
+    name = "tmproxy-addons"
+
+    def __init__(self, members: Sequence[Any]) -> None:
+        self.members = list(members)
+        for hook in hooks.all_hooks:
+            handlers = [handler for m in self.members if callable(handler := getattr(m, hook, None))]
+            if handlers:
+                setattr(self, hook, _dispatcher(hook, handlers))
+
+    def register_members(self, manager: addonmanager.AddonManager) -> None:
+        for member in self.members:
+            name = getattr(member, "name", type(member).__name__.lower())
+            if manager.get(name) is not None:
+                raise exceptions.AddonManagerError(f"An addon called '{name}' already exists.")
+            manager.lookup[name] = member
+            manager.master.commands.collect_commands(member)
+
+
+_PASSED_ON = (exceptions.AddonHalt, exceptions.OptionsError)
+
+
+def _dispatcher(hook: str, handlers: list[Callable[..., Any]]) -> Callable[..., Any]:
+    if hook == "load":  # as mitmproxy registers an addon: a failing load fails the start
+
+        def load(*args: Any) -> None:
+            for handler in handlers:
+                handler(*args)
+
+        return load
+    if any(inspect.iscoroutinefunction(handler) for handler in handlers):
+
+        async def dispatch_async(*args: Any) -> None:
+            for handler in handlers:
+                try:
+                    result = handler(*args)
+                    if inspect.isawaitable(result):
+                        await result
+                except _PASSED_ON:
+                    raise
+                except Exception as exc:
+                    _log_addon_error(hook, handler, exc)
+
+        return dispatch_async
+
+    def dispatch(*args: Any) -> None:
+        for handler in handlers:
+            try:
+                handler(*args)
+            except _PASSED_ON:
+                raise
+            except Exception as exc:
+                _log_addon_error(hook, handler, exc)
+
+    return dispatch
+
+
+def _log_addon_error(hook: str, handler: Callable[..., Any], exc: Exception) -> None:
+    owner = type(getattr(handler, "__self__", handler)).__name__
+    logger.error(f"Addon error: {exc} ({owner}.{hook})", exc_info=exc)
+
+
 def mitm_listen_host(host: str) -> str:
     """`localhost` as the IP address it means: in reverse mode to an https upstream mitmproxy also opens
     an HTTP/3 (UDP) port, whose server takes IP addresses only and fails on a name."""
@@ -86,7 +158,9 @@ def build_master(settings: ProxySettings, addons: Sequence[Any], announce: Annou
         tlsconfig.TlsConfig(),
         disable_h2c.DisableH2C(),
     )
-    m.addons.add(*addons, announce)
+    bundle = AddonBundle(addons)
+    m.addons.add(bundle, announce)
+    bundle.register_members(m.addons)
     m.options.update(connection_strategy="lazy", ssl_insecure=settings.ssl_insecure)
     return m
 

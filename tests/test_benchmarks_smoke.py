@@ -52,3 +52,27 @@ def test_smoke_suites_section_runs_both_suites_and_pytest_alone(tmp_path, monkey
     assert [f["id"] for f in results["figures"]] == ["11"]
     assert results["figures"][0]["measured"] is not None
     assert set(results["suites"]["seconds"]) == {"tm_proxy", "vcrpy", "empty"}
+
+
+def test_the_live_traffic_is_a_compliant_app_and_its_10_to_1_mix(tmp_path, monkeypatch):
+    """The live benchmark's calls (wrk and nginx are not needed to check them)."""
+    monkeypatch.syspath_prepend(str(RUN.parent))
+    import bench_live as live
+
+    from proxy.audit.engine import audit_exchanges
+    from proxy.audit.partner_api import RequestKind, request_kind
+    from proxy.audit.rules import all_rules
+    from proxy.cassette import load_cassette
+
+    mix = live.mixed_calls(live.PERIOD)
+    api = [c for c in mix if c.answer in ("top_picks", "event", "cart")]
+    assert len(mix) == 11 * len(api)
+    assert {request_kind(c.method, c.path.split("?")[0]) for c in mix} >= {
+        RequestKind.STATIC,
+        RequestKind.OTHER,
+    }
+    calls = live.partner_calls(2 * live.PERIOD)
+    found = audit_exchanges(live.cassette_exchanges(calls, 1.8e9), all_rules(live=True))
+    assert {f.rule for f in found} == {"abandoned-cart"}  # the same cart, reserved again and again
+    live.write_cassette(tmp_path / "mix.yaml", mix, 1.8e9)
+    assert len(load_cassette(tmp_path / "mix.yaml").exchanges) == len(mix)

@@ -23,7 +23,7 @@ from ..ticketmaster import (
     shown_inventory,
     top_picks_event,
 )
-from .partner_api import injected_fault, reserved_cart_id
+from .partner_api import CALLS, RequestKind, injected_fault, request_kind, reserved_cart_id
 
 
 class Rule:
@@ -38,6 +38,10 @@ class Rule:
     summary: ClassVar[str]
     recording_only: ClassVar[bool] = False
     """Judges recordings only: live traffic legitimately carries what it looks for (the apikey)."""
+    request_kinds: ClassVar[frozenset[RequestKind]] = CALLS
+    """The kinds of request whose requests `on_request` judges; the engine shows it no others."""
+    response_kinds: ClassVar[frozenset[RequestKind]] = CALLS
+    """The kinds of request whose responses `on_response` judges."""
 
     def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
         return ()
@@ -66,14 +70,36 @@ class AuditEngine:
     def __init__(self, rules: Sequence[Rule] | None = None, fan_key: FanKeySpec | None = None) -> None:
         from .rules import all_rules
 
-        self.rules: list[Rule] = list(rules) if rules is not None else all_rules()
+        self.rules = list(rules) if rules is not None else all_rules()
         self.sessions = SessionTable(fan_key=fan_key)
         self.findings: list[Finding] = []
+
+    @property
+    def rules(self) -> list[Rule]:
+        return self._rules
+
+    @rules.setter
+    def rules(self, rules: Sequence[Rule]) -> None:
+        """The rules, and for each kind of request those whose hooks judge it (most requests meet few)."""
+        self._rules = list(rules)
+        self._on_request = {
+            kind: [r for r in self._rules if kind in r.request_kinds and _has_hook(r, "on_request")]
+            for kind in RequestKind
+        }
+        self._on_response = {
+            kind: [r for r in self._rules if kind in r.response_kinds and _has_hook(r, "on_response")]
+            for kind in RequestKind
+        }
+
+    def judges(self, kind: RequestKind) -> bool:
+        """Whether any rule judges requests of this kind or their responses."""
+        return bool(self._on_request[kind] or self._on_response[kind])
 
     def request(self, exchange: Exchange) -> list[Finding]:
         """Judge a request as it is about to be sent upstream (its fan is known from here on)."""
         self.sessions.fan_of(exchange)
-        return self._collect(rule.on_request(exchange, self.sessions) for rule in self.rules)
+        rules = self._on_request[kind_of(exchange)]
+        return self._collect(rule.on_request(exchange, self.sessions) for rule in rules)
 
     def add(self, findings: Iterable[Finding]) -> None:
         """Findings the proxy's own decisions made (e.g. a guessed injection), counted with the rules'."""
@@ -86,9 +112,12 @@ class AuditEngine:
 
     def response(self, exchange: Exchange) -> list[Finding]:
         """Learn from a response, then judge it (an injected answer only by the rules about the partner)."""
-        self._learn_session(exchange)
-        self._learn_cart(exchange)
-        rules = self.rules
+        kind = kind_of(exchange)
+        if kind is RequestKind.TOP_PICKS:
+            self._learn_session(exchange)
+        elif kind is RequestKind.CART:
+            self._learn_cart(exchange)
+        rules = self._on_response[kind]
         if injected_fault(exchange.response) is not None:
             rules = [rule for rule in rules if rule.id not in TICKETMASTER_ANSWER_RULES]
         return self._collect(rule.on_response(exchange, self.sessions) for rule in rules)
@@ -121,6 +150,15 @@ class AuditEngine:
         sid = request.headers.get(SESSION_HEADER)
         if cart_id is not None and sid:
             self.sessions.bind_cart(cart_id, sid.strip())
+
+
+def kind_of(exchange: Exchange) -> RequestKind:
+    request = exchange.request
+    return request_kind(request.method, request.path)
+
+
+def _has_hook(rule: Rule, hook: str) -> bool:
+    return getattr(type(rule), hook) is not getattr(Rule, hook)
 
 
 def traffic_events(exchanges: Iterable[Exchange]) -> Iterator[tuple[bool, Exchange]]:

@@ -7,6 +7,7 @@ and partner-api-faq.txt.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,15 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from ..exchange import Exchange, Request, Response
-from ..ticketmaster import SESSION_EXPIRED_MESSAGE, SESSION_HEADER, CartCall, cart_event, classify_cart_call
+from ..ticketmaster import (
+    SESSION_EXPIRED_MESSAGE,
+    SESSION_HEADER,
+    CartCall,
+    cart_event,
+    classify_cart_call,
+    is_polling_path,
+    top_picks_event,
+)
 
 RATE_LIMIT_STATUS = 429
 RATELIMIT_EXPIRY_HEADER = "Ratelimit-Expiry"
@@ -32,6 +41,44 @@ _CARD_SEPARATORS = re.compile(r"[\s-]")
 _MAX_JSON_DEPTH = 64
 
 T = TypeVar("T")
+
+
+class RequestKind(enum.Enum):
+    """What a request is to the rules, told from its method and path alone: each rule says which kinds
+    it judges (`Rule.request_kinds`, `Rule.response_kinds`), so most requests meet only a few rules."""
+
+    TOP_PICKS = "top picks"
+    CART = "cart"  # any call under /events/{id}/cart
+    POLLING = "polling"  # under /partners/v1/polling/
+    OAUTH = "oauth"
+    OTHER = "other"  # any other call: another Partner API call, or one whose URL a 202 named
+    STATIC = "static"  # GET or HEAD of a file: script, style, image, font, page
+
+
+ALL_KINDS = frozenset(RequestKind)
+CALLS = ALL_KINDS - {RequestKind.STATIC}
+"""What a rule judges unless it says otherwise: everything but static files, which carry no API call
+(a polling url, a quota, a token or a card never comes as a .js or a .png)."""
+STATIC_SUFFIXES = (
+    ".js", ".mjs", ".css", ".map", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif", ".ico",
+    ".bmp", ".woff", ".woff2", ".ttf", ".otf", ".eot", ".html", ".htm", ".wasm", ".mp3", ".mp4", ".webm",
+)  # fmt: skip
+
+
+def request_kind(method: str, path: str) -> RequestKind:
+    """The kind of a request with this method and path (without its query)."""
+    if top_picks_event(path) is not None:
+        return RequestKind.TOP_PICKS
+    if cart_event(path) is not None:
+        return RequestKind.CART
+    if is_polling_path(path):
+        return RequestKind.POLLING
+    lowered = path.lower()
+    if "/oauth" in lowered:
+        return RequestKind.OAUTH
+    if method.upper() in ("GET", "HEAD") and lowered.endswith(STATIC_SUFFIXES):
+        return RequestKind.STATIC
+    return RequestKind.OTHER
 
 
 def injected_fault(response: Response | None) -> str | None:
@@ -121,6 +168,8 @@ class PendingPolls(Generic[T]):
 
     def pop(self, url: str) -> T | None:
         """The value remembered for this URL, forgotten from now on; None when it is not awaited."""
+        if not self._by_path:  # nearly always: no poll awaited, no URL to split
+            return None
         path = urlsplit(url).path
         waiting = self._by_path.get(path)
         if waiting is None:

@@ -17,6 +17,7 @@ from ...ticketmaster import CartCall, classify_cart_call, is_commit_attempt
 from ..engine import Rule
 from ..partner_api import (
     PendingPolls,
+    RequestKind,
     cart_id_of,
     is_cart_path,
     polling_instruction,
@@ -35,6 +36,8 @@ class ConcurrentCartCalls(Rule):
     id = "concurrent-cart-calls"
     severity = Severity.ERROR
     summary = "A cart call started while another cart call of the same fan was still unanswered."
+    request_kinds = frozenset({RequestKind.CART})
+    response_kinds = frozenset({RequestKind.CART})
 
     def __init__(self) -> None:
         self._in_flight: dict[tuple[str, str], dict[str, Exchange]] = {}
@@ -129,6 +132,7 @@ class CommitNotPut(Rule):
     id = "commit-not-put"
     severity = Severity.ERROR
     summary = "A cart commit was attempted with a method other than PUT (Ticketmaster answers 21001)."
+    request_kinds = frozenset({RequestKind.CART})
 
     def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
         request = exchange.request

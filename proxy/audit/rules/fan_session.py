@@ -24,7 +24,7 @@ from ...ticketmaster import (
     reserved_tickets,
 )
 from ..engine import Rule
-from ..partner_api import ReserveAnswers, is_cart_path
+from ..partner_api import RequestKind, ReserveAnswers, is_cart_path
 
 PRICE_TOLERANCE = 0.005
 
@@ -59,6 +59,7 @@ class SidMissing(Rule):
     id = "sid-missing"
     severity = Severity.ERROR
     summary = "A cart reserve for resale tickets was sent without X-TM-SESSION-SID: the price may change."
+    request_kinds = frozenset({RequestKind.CART})
 
     def __init__(self) -> None:
         self._answers = ReserveAnswers()
@@ -94,6 +95,7 @@ class SidMalformed(Rule):
     id = "sid-malformed"
     severity = Severity.WARNING
     summary = "An X-TM-SESSION-SID value that cannot be a session id (not a UUID, or several different ids)."
+    request_kinds = frozenset({RequestKind.CART})
 
     def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
         request = exchange.request
@@ -110,6 +112,7 @@ class SidUnknown(Rule):
     id = "sid-unknown"
     severity = Severity.WARNING
     summary = "A session id that no earlier Top Picks response issued."
+    request_kinds = frozenset({RequestKind.CART})
 
     def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
         sid = single_well_formed_id(exchange.request)
@@ -121,6 +124,7 @@ class SidExpired(Rule):
     id = "sid-expired"
     severity = Severity.WARNING
     summary = "A session id used on a cart call after its expiry: the price is no longer guaranteed."
+    request_kinds = frozenset({RequestKind.CART})
 
     def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
         sid = single_well_formed_id(exchange.request)
@@ -140,6 +144,7 @@ class SidMismatch(Rule):
     summary = (
         "A reserve carries a session id issued to another fan, or whose Top Picks never showed its tickets."
     )
+    request_kinds = frozenset({RequestKind.CART})
 
     def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
         request = exchange.request

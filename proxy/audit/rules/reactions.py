@@ -25,6 +25,7 @@ from ...ticketmaster import (
 from ..engine import Rule
 from ..partner_api import (
     PendingPolls,
+    RequestKind,
     announces_expired_session,
     named_session,
     polling_instruction,
@@ -103,6 +104,8 @@ class NoBackoffAfter503(Rule):
             if oldest.until > now:
                 break
             del self._unavailable[oldest_key]
+        if not self._unavailable:  # nearly always: no 503 in the last second, nothing to compare
+            return
         outage = self._unavailable.pop(_call_key(exchange), None)
         if outage is not None and now >= outage.answered_at:
             after = now - outage.answered_at
@@ -136,6 +139,7 @@ class StalePriceAfterExpiry(Rule):
     id = "stale-price-after-expiry"
     severity = Severity.WARNING
     summary = f"A reserve was sent after {SESSION_EXPIRED_MESSAGE} without a new Top Picks in between."
+    request_kinds = frozenset({RequestKind.CART})
 
     def __init__(self) -> None:
         self._stale: dict[str, Exchange] = {}

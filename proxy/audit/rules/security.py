@@ -16,6 +16,7 @@ from ...findings import Finding, Severity
 from ...sessions import SessionTable
 from ..engine import Rule
 from ..partner_api import (
+    ALL_KINDS,
     card_fields,
     form_fields,
     is_oauth_call,
@@ -113,6 +114,8 @@ class SecretInRecording(Rule):
     severity = Severity.ERROR
     summary = "An API key, token, cookie or card data was left unredacted in the recording."
     recording_only = True
+    request_kinds = ALL_KINDS
+    response_kinds = ALL_KINDS  # a recorded static file may leak the apikey too
 
     def on_request(self, exchange: Exchange, sessions: SessionTable) -> Iterable[Finding]:
         places = request_secrets(exchange.request)
