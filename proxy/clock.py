@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -27,4 +28,6 @@ class OffsetClock:
 
 
 def to_epoch_ms(seconds: float) -> int:
-    return int(round(seconds * 1000))
+    """Milliseconds since the epoch, rounded down as Java's clock is: a time made "now" is never in
+    the future of a clock read right after it (a replayed session would seem not yet started)."""
+    return math.floor(seconds * 1000)
