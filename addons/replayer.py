@@ -18,7 +18,7 @@ from typing import Any
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.net.http import status_codes
 
-from addons.convert import header_fields, exchange_of, make_response
+from addons.convert import exchange_of, header_fields, make_response
 from addons.redaction_options import REDACTION_OPTIONS, add_redaction_options, redaction_rules
 from proxy.cassette import CassetteError
 from proxy.cassette_cache import replay_index

@@ -709,6 +709,9 @@ def generate_load(url: str, calls_file: Path, seconds: float, connections: int, 
 def serve_null_proxy(upstream: str, confdir: str) -> None:
     """tmproxy's embedded mitmproxy (`proxy.mitm_master`) with no tmproxy addon, on a free port."""
     sys.path.insert(0, str(ROOT))
+    from proxy.lean_mitmproxy import skip_default_addons
+
+    skip_default_addons()  # as tmproxy's own commands do
     from proxy.mitm_master import ProxySettings, install_console_logging, serve
 
     install_console_logging(False)

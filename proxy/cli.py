@@ -375,6 +375,9 @@ def serve_proxy(
     extra_options: dict[str, Any] | None = None,
 ) -> None:
     """Run the proxy with tmproxy's addons until SIGINT/SIGTERM, then print the summary."""
+    from .lean_mitmproxy import skip_default_addons
+
+    skip_default_addons()  # before anything imports mitmproxy.addons
     from addons.chain import tmproxy_addons
 
     from .mitm_master import ProxySettings, ProxyStartError, install_console_logging, serve

@@ -19,34 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import importlib.util
 import json
 import logging
 import os
 import sys
 import threading
-import types
 from pathlib import Path
 from typing import Any
 
 from proxy.cassette import CassetteError
 from proxy.cassette_cache import cached_index, has_interactions
+from proxy.lean_mitmproxy import skip_default_addons
 from proxy.recording import CassettePlan, OnMiss, RecordMode, UpstreamUnknownError, infer_upstream
-
-
-def skip_default_addons() -> None:
-    """Import `mitmproxy.addons.X` without the package's `__init__`, which imports some 35 addons
-    (flask for the onboarding app among them) this proxy never loads: a fifth of a second at every
-    start. The package becomes a bare namespace over its folder; only this process sees it."""
-    if "mitmproxy.addons" in sys.modules:
-        return
-    spec = importlib.util.find_spec("mitmproxy.addons")
-    if spec is None or not spec.submodule_search_locations:
-        return
-    package = types.ModuleType("mitmproxy.addons")
-    package.__path__ = list(spec.submodule_search_locations)
-    sys.modules["mitmproxy.addons"] = package
-
 
 skip_default_addons()
 
