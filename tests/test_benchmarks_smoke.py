@@ -50,8 +50,10 @@ def test_smoke_suites_section_runs_both_suites_and_pytest_alone(tmp_path, monkey
 
     results = json.loads(out.read_text())
     assert [f["id"] for f in results["figures"]] == ["11"]
-    assert results["figures"][0]["measured"] is not None
-    assert set(results["suites"]["seconds"]) == {"tm_proxy", "vcrpy", "empty"}
+    # each suite ran (a failing one raises); at toy size the ratio itself may be noise or undefined
+    seconds = results["suites"]["seconds"]
+    assert set(seconds) == {"tm_proxy", "vcrpy", "empty"}
+    assert all(len(runs) == 1 and runs[0] > 0 for runs in seconds.values())
 
 
 def test_the_live_traffic_is_a_compliant_app_and_its_10_to_1_mix(tmp_path, monkeypatch):
