@@ -32,8 +32,9 @@ from vcr.patch import CassettePatcherBuilder
 from vcr.request import Request as VcrRequest
 from vcr.util import read_body
 
-from .cassette import CassetteWriter, RedactionRules, Redactor, interaction_to_exchange, load_cassette
+from .cassette import CassetteWriter, RedactionRules, Redactor, interaction_to_exchange
 from .cassette.format import TMPROXY_KEY, body_from_yaml, request_to_dict, response_to_dict
+from .cassette_cache import replay_index
 from .exchange import Headers, Request
 from .recording import CassettePlan, RecordMode, replayed_response
 from .replay import EXHAUST, REPEAT_LAST, NearMissReport, OnExhausted, ReplayIndex, ReplayResult, ReplayUsage
@@ -224,9 +225,11 @@ class InProcessReplay:
             raise FileNotFoundError(
                 f"no cassette {self.path}: record it with record_mode='once' (record_mode is 'none')"
             )
-        exchanges = load_cassette(self.path).exchanges if exists else []
-        plan = CassettePlan.for_record_mode(self.record_mode, bool(exchanges))
-        index = ReplayIndex(exchanges if plan.replay else [], rules=self.rules, on_exhausted=self.repeat)
+        # from this process's cache: a suite replays the same cassettes test after test
+        index = replay_index(self.path, self.rules, self.repeat) if exists else None
+        plan = CassettePlan.for_record_mode(self.record_mode, bool(index))
+        if index is None or not plan.replay:
+            index = ReplayIndex([], rules=self.rules, on_exhausted=self.repeat)
         writer = None
         if plan.record:
             writer = CassetteWriter(

@@ -7,6 +7,7 @@ does not answer must raise ReplayMiss, never go out (with no network it would fa
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from proxy.sandbox.server import RunningSandbox
 from proxy.ticketmaster import resale_sid
 
 COMPLIANT = Path(__file__).resolve().parents[1] / "cassettes" / "compliant.yaml"
+FLAWED = COMPLIANT.with_name("flawed.yaml")
 TM = "https://app.ticketmaster.com"
 TOP_PICKS = f"{TM}/top-picks/v1/events/{EVENT_ID}"
 CART = f"{TM}/partners/v1/events/{EVENT_ID}/cart"
@@ -95,6 +97,26 @@ def test_httpx_sync_and_async() -> None:
     assert reserved.status_code == RESERVE.response.status
     assert reserved.content == RESERVE.response.body
     assert cassette.usage.served == 2
+
+
+def test_each_block_plays_afresh_and_a_rewritten_cassette_is_read_again(tmp_path: Path) -> None:
+    """Blocks share the process's parsed cassette (as a suite's tests do) but not what was played;
+    a file changed between them is served as it now is."""
+    path = tmp_path / "checkout.yaml"
+    shutil.copy(COMPLIANT, path)
+    for _ in range(2):
+        with tmproxy.replay(path, repeat="exhaust") as cassette:
+            assert requests.get(TOP_PICKS, params=PICKS_QUERY, timeout=5).status_code == 200
+        assert (cassette.usage.served, cassette.usage.misses) == (1, 0)
+    shutil.copy(FLAWED, path)
+    with tmproxy.replay(path) as cassette:
+        requests.get(TOP_PICKS, params=PICKS_QUERY, timeout=5)
+
+    def replayable(source: Path) -> int:
+        return sum(e.response is not None for e in load_cassette(source).exchanges)
+
+    assert replayable(FLAWED) != replayable(COMPLIANT)
+    assert cassette.usage.recorded == replayable(FLAWED)
 
 
 def test_a_miss_names_the_closest_recording_and_the_query_difference() -> None:
