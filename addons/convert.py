@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import time
+
 from mitmproxy import http
+from mitmproxy.net.http import status_codes
 
 from proxy.cassette.format import decode_body
 from proxy.exchange import Exchange, Headers, Request, Response
@@ -112,10 +116,21 @@ def update_message(message: http.Message, changed: Request | Response) -> None:
         message.raw_content = changed.body
 
 
+_CHECKED = http.Response.make(200)
+
+
 def make_response(response: Response) -> http.Response:
-    made = http.Response.make(response.status, response.body, header_fields(response.headers))
-    if response.reason:  # mitmproxy knows no phrase for some codes (429)
-        made.reason = response.reason
+    """What `http.Response.make` makes, a few times cheaper: it type-checks every field of a new
+    response (half of what serving a replayed one cost); this sets them, with the same setters in the
+    same order, on a copy of one it made. The reason is the recorded one where there is one
+    (mitmproxy knows no phrase for some codes, 429)."""
+    made = copy.copy(_CHECKED)
+    made.data = copy.copy(_CHECKED.data)
+    made.status_code = response.status
+    made.reason = response.reason or status_codes.RESPONSES.get(response.status, "")
+    made.headers = http.Headers(header_fields(response.headers))
+    made.content = response.body
+    made.timestamp_start = made.timestamp_end = time.time()
     return made
 
 

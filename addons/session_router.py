@@ -14,6 +14,7 @@ from typing import Any
 from mitmproxy import ctx, exceptions, http
 
 from addons.fan_session import BLOCKED_KEY
+from proxy.fan_session import BLOCKED_HEADER
 from proxy.urlrewrite import Origin
 
 NO_TEST = b"tmproxy session proxy: no test has selected a cassette\n"
@@ -53,7 +54,7 @@ class SessionRouter:
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(BLOCKED_KEY) and flow.response is not None:
-            rule = flow.response.headers.get("X-Tmproxy-Blocked", "")
+            rule = flow.response.headers.get(BLOCKED_HEADER, "")
             self.blocks.append(f"{flow.request.method} {flow.request.path} blocked ({rule})")
 
     def take_blocks(self) -> list[str]:

@@ -23,7 +23,8 @@ CLOCK_SLACK_S = 0.001
 class UpstreamTimeout:
     """One timer for all flows: with the same timeout for every flow, deadlines come in the order flows
     start, so the flows waiting on the upstream are kept in that order and the timer is set for the
-    first. A response or error only forgets its flow (a timer per flow cost a heap push and a cancel)."""
+    first. A response or error only forgets its flow (a timer per flow cost a heap push and a cancel).
+    Only a timeout lowered while flows wait breaks the order: the next flow then puts it right."""
 
     def __init__(self) -> None:
         self._timeout = 30.0
@@ -42,16 +43,18 @@ class UpstreamTimeout:
         if "tm_upstream_timeout" not in updated:
             return
         self._timeout = ctx.options.tm_upstream_timeout  # read once: an option read copies its value
-        if self._waiting:  # flows already waiting keep their deadlines, but the order may have changed
-            self._waiting = dict(sorted(self._waiting.items(), key=lambda item: item[1][0]))
-            self._arm(asyncio.get_running_loop())
 
     def request(self, flow: http.HTTPFlow) -> None:
         if self._timeout > 0 and flow.response is None:
             loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._timeout
             self._waiting.pop(flow.id, None)
-            self._waiting[flow.id] = (loop.time() + self._timeout, flow)
-            if self._timer is None:
+            in_order = not self._waiting or next(reversed(self._waiting.values()))[0] <= deadline
+            self._waiting[flow.id] = (deadline, flow)
+            if not in_order:  # the timeout was lowered while flows waited: this one may be due first
+                self._waiting = dict(sorted(self._waiting.items(), key=lambda item: item[1][0]))
+                self._arm(loop)
+            elif self._timer is None:
                 self._arm(loop)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:

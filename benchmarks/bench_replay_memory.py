@@ -5,8 +5,9 @@
 
 Each replaying proxy gets every recorded request once (so every interaction is served) over one
 keep-alive connection before its VmHWM is read. The replays are given `--upstream` (the cassette's own
-origin, never contacted): without it, `tmproxy replay` first infers the upstream by loading the whole
-cassette (`cli.upstream_of_cassette`), which is measured too, as `replay_large_inferring`.
+origin, never contacted); without it, `tmproxy replay` infers the upstream from the cassette's cached
+index (`cli.upstream_of_cassette`), which the replayer then reuses: measured too, as
+`replay_large_inferring`.
 """
 
 from __future__ import annotations

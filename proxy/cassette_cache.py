@@ -79,7 +79,9 @@ def replay_index(
 
 def has_interactions(path: str | Path, rules: RedactionRules | None = None) -> bool:
     """Whether a cassette file holds anything to replay (a missing or empty file does not)."""
-    path = Path(path)
-    if not path.exists() or path.stat().st_size == 0:
+    try:
+        if os.stat(path).st_size == 0:
+            return False
+    except FileNotFoundError:
         return False
     return len(cached_index(path, rules)) > 0

@@ -24,6 +24,7 @@ from .ticketmaster import SESSION_HEADER, CartCall, cart_event, classify_cart_ca
 
 BLOCKING_RULES = ("sid-missing", "sid-expired")
 BLOCK_STATUS = 428
+BLOCKED_HEADER = "X-Tmproxy-Blocked"  # names the rule that blocked the call
 
 
 class SidPolicy(enum.StrEnum):
@@ -203,7 +204,7 @@ def blocking_response(findings: list[Finding]) -> Response | None:
     }
     return Response(
         status=BLOCK_STATUS,
-        headers=Headers([("Content-Type", "application/json"), ("X-Tmproxy-Blocked", first.rule)]),
+        headers=Headers([("Content-Type", "application/json"), (BLOCKED_HEADER, first.rule)]),
         body=json.dumps(body).encode(),
         reason="Precondition Required",
     )

@@ -54,7 +54,7 @@ class ReplayMiss(CannotOverwriteExistingCassetteException):
         self.cassette = cassette
         self.failed_request = failed_request
         self.similar_requests: list[Any] = []
-        self.reason = "already_played" if "already played" in report.reason else "no_match"  # vcrpy's names
+        self.reason = "already_played" if report.exhausted else "no_match"  # vcrpy's names
         lines = [
             f"tmproxy replay: no recorded response for {report.method} {report.url}: {report.reason}",
             f"cassette {cassette.path} (record_mode {cassette.record_mode.value!r})",

@@ -22,9 +22,10 @@ from typing import Any
 
 import pytest
 
+from .cassette.format import finding_from_dict
 from .cassette.paths import CassettePathError, resolve_cassette
 from .fan_session import SidPolicy
-from .findings import Severity
+from .findings import Finding, Severity
 from .recording import RecordMode
 from .session_client import BackgroundSessionProxy, SessionProxy, SessionProxyError
 from .ticketmaster import DEFAULT_UPSTREAM
@@ -70,15 +71,15 @@ class CassetteUse:
     fail_on: Severity | None
     ended: dict[str, Any] | None = None
 
+    def findings(self) -> list[Finding]:
+        """The test's findings, as the proxy sent them (`Finding.to_dict`)."""
+        return [finding_from_dict(f, "") for f in (self.ended or {}).get("findings", [])]
+
     def failures(self) -> list[str]:
         """What fails the test under its marker's `fail_on` (nothing without it)."""
         if self.fail_on is None or self.ended is None:
             return []
-        found = [
-            f"[{f['rule']}] {f['severity']}: {f['message']} ({f['request']['method']} {f['request']['uri']})"
-            for f in self.ended["findings"]
-            if Severity.parse(f["severity"]) >= self.fail_on
-        ]
+        found = [f.summary_line() for f in self.findings() if f.severity >= self.fail_on]
         return [*found, *(f"enforce: {block}" for block in self.ended["blocks"])]
 
     def summary(self) -> str:
@@ -97,12 +98,9 @@ class CassetteUse:
                 lines.append(f"  ... and {len(unused) - UNUSED_LISTED} more unused")
         if ended.get("recorded"):
             lines.append(f"recorded: {ended['recorded']} interactions")
-        findings = ended.get("findings", [])
+        findings = self.findings()
         lines.append(f"findings: {len(findings)}")
-        lines += [
-            f"  [{f['rule']}] {f['severity']}: {f['message']} ({f['request']['method']} {f['request']['uri']})"
-            for f in findings
-        ]
+        lines += [f"  {f.summary_line()}" for f in findings]
         lines += [f"enforce: {block}" for block in ended.get("blocks", [])]
         lines += [f"log: {line}" for line in ended.get("log", [])]
         return "\n".join(lines)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlsplit, urlunsplit
 
 from .exchange import Exchange, Headers, Response
-from .replay import NearMissReport, origin_of, shift_response_session
+from .replay import NearMissReport, shift_response_session
 from .ticketmaster import top_picks_event
 from .urlrewrite import Origin, rewrite_request, rewrite_response
 
@@ -83,6 +83,12 @@ def rebase_exchange(exchange: Exchange, origin: str) -> Exchange:
         if response is not None:
             response = rewrite_response(response, source, target)
     return replace(exchange, request=request, response=response)
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
 
 
 class UpstreamUnknownError(ValueError):

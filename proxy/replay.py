@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 from proxy.cassette.reader import CassetteStream, open_cassette
 from proxy.cassette.redact import (
@@ -61,12 +61,6 @@ class RequestKey:
     path: str
     query: tuple[tuple[str, str], ...]
     body: str
-
-
-def origin_of(url: str) -> str:
-    """`scheme://host[:port]` of a URL."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
 
 
 def normalized_query(pairs: Iterable[tuple[str, str]], rules: RedactionRules) -> tuple[tuple[str, str], ...]:
@@ -258,6 +252,7 @@ class NearMissReport:
     url: str
     reason: str
     candidates: tuple[Candidate, ...] = ()
+    exhausted: bool = False  # the request was recorded, and every recording of it was played
 
     def to_dict(self) -> dict[str, Any]:
         """The addon's JSON error body."""
@@ -497,7 +492,7 @@ class ReplayIndex:
             reason = f"all {len(plays.indices)} recorded responses for this request were already played"
         else:
             reason = "no recorded request matches"
-        report = self.near_miss(request, reason)
+        report = self.near_miss(request, reason, exhausted=bool(plays))
         log.info("%s", report.summary_line())
         return ReplayResult(None, near_miss=report)
 
@@ -510,7 +505,9 @@ class ReplayIndex:
         plays.played += 1
         return plays.indices[position]
 
-    def near_miss(self, request: Request, reason: str = "no recorded request matches") -> NearMissReport:
+    def near_miss(
+        self, request: Request, reason: str = "no recorded request matches", exhausted: bool = False
+    ) -> NearMissReport:
         """The closest recorded requests and how each differs from this one (does not count as a play)."""
         key = request_key(request, self.rules)
         ranked = heapq.nsmallest(
@@ -519,7 +516,7 @@ class ReplayIndex:
             key=lambda c: c.distance,
         )
         url = redact_url(request.url, self.rules, set())
-        return NearMissReport(request.method, url, reason, tuple(ranked))
+        return NearMissReport(request.method, url, reason, tuple(ranked), exhausted)
 
     def _keys_to_rank(self, key: RequestKey) -> list[RequestKey]:
         with self._lock:

@@ -30,13 +30,14 @@ from typing import Any
 from proxy.cassette import CassetteError
 from proxy.cassette_cache import cached_index, has_interactions
 from proxy.lean_mitmproxy import skip_default_addons
-from proxy.recording import CassettePlan, OnMiss, RecordMode, UpstreamUnknownError, infer_upstream
+from proxy.recording import CassettePlan, RecordMode, UpstreamUnknownError, infer_upstream
 
 skip_default_addons()
 
 from mitmproxy import exceptions, master  # noqa: E402
 
 from addons.chain import TmproxyAddons, tmproxy_addons  # noqa: E402
+from addons.fan_session import logger as fan_session_log  # noqa: E402
 from addons.session_router import SessionRouter  # noqa: E402
 from proxy.config import ConfigError, load_config  # noqa: E402
 from proxy.mitm_master import Announce, ProxySettings, ProxyStartError, build_master, run_master  # noqa: E402
@@ -59,7 +60,7 @@ class TestLog(logging.Handler):
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name != "addons.fan_session" and len(self.lines) < LOG_LINES_PER_TEST:
+        if record.name != fan_session_log.name and len(self.lines) < LOG_LINES_PER_TEST:
             self.lines.append(self.format(record))
 
     def take(self) -> list[str]:
@@ -87,12 +88,9 @@ class SessionControl:
             raise SwitchError(f"unknown record mode {record_mode!r}") from None
         path = Path(cassette)
         try:
-            if mode is RecordMode.NONE:
-                if not path.is_file():
-                    raise SwitchError(f"no cassette {path}: record it with --tm-record-mode once")
-                plan = CassettePlan.for_replay(OnMiss.ERROR)
-            else:
-                plan = CassettePlan.for_record_mode(mode, has_interactions(path))
+            if mode is RecordMode.NONE and not path.is_file():
+                raise SwitchError(f"no cassette {path}: record it with --tm-record-mode once")
+            plan = CassettePlan.for_record_mode(mode, has_interactions(path))
             if not plan.record:  # replayed as recorded, whatever the upstream of a recording run
                 upstream = infer_upstream(cached_index(path).recorded_urls())
             elif not upstream:

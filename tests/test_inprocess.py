@@ -166,8 +166,9 @@ def test_exhaust_misses_a_second_play_where_repeat_last_serves_it_again() -> Non
 
     with tmproxy.replay(COMPLIANT, repeat="exhaust"):
         requests.get(TOP_PICKS, params=PICKS_QUERY, timeout=5)
-        with pytest.raises(tmproxy.ReplayMiss, match="already played"):
+        with pytest.raises(tmproxy.ReplayMiss, match="already played") as miss:
             requests.get(TOP_PICKS, params=PICKS_QUERY, timeout=5)
+    assert miss.value.reason == "already_played"  # vcrpy's name for it
 
 
 def test_decorates_sync_and_async_functions_with_a_fresh_replay_per_call() -> None:

@@ -53,8 +53,6 @@ def test_top_picks_from_the_cassette(tm_proxy):
 RESERVE_WITHOUT_SID = """
 from urllib.parse import urlsplit
 from proxy.cassette import load_cassette
-from proxy.fan_session import SidPolicy
-from proxy.pytest_plugin import CassetteUse
 
 RESERVE = next(e.request for e in load_cassette({flawed!r}).exchanges if e.request.method == "POST")
 

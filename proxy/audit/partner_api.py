@@ -69,7 +69,7 @@ def request_kind(method: str, path: str) -> RequestKind:
     """The kind of a request with this method and path (without its query)."""
     if top_picks_event(path) is not None:
         return RequestKind.TOP_PICKS
-    if cart_event(path) is not None:
+    if is_cart_path(path):
         return RequestKind.CART
     if is_polling_path(path):
         return RequestKind.POLLING
