@@ -6,6 +6,7 @@ import copy
 import time
 
 from mitmproxy import http
+from mitmproxy.net import encoding
 from mitmproxy.net.http import status_codes
 
 from proxy.cassette.format import decode_body
@@ -14,35 +15,48 @@ from proxy.netaddr import url_host
 
 FLOW_EXCHANGE_KEY = "tmproxy.exchange"
 
+Fields = tuple[tuple[bytes, bytes], ...]
+
 
 def _headers_of(message: http.Message) -> Headers:
+    return _headers_of_fields(message.headers.fields)
+
+
+def _headers_of_fields(fields: Fields) -> Headers:
     """The header fields as mitmproxy's `items(multi=True)` gives them, decoded without its per-field calls."""
     return Headers([(k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-                    for k, v in message.headers.fields])  # fmt: skip
+                    for k, v in fields])  # fmt: skip
 
 
-def _decoded(message: http.Message) -> tuple[bytes, Headers]:
+def _decoded(fields: Fields, raw: bytes) -> tuple[bytes, Headers]:
     """The body without Content-Encoding; the header goes only when decoding worked.
 
     What mitmproxy cannot decode (`x-gzip`, stacked codings such as `br, gzip`) goes through the
     cassette's decoder, so that the live rules see the body the recording stores. A body without
     the header (nearly all) is taken as it is: nothing to decode, no header to remove.
     """
-    headers = _headers_of(message)
+    headers = _headers_of_fields(fields)
     if not headers.get_all("content-encoding"):
-        return message.raw_content or b"", headers
+        return raw, headers
+    coding = http.Headers(fields).get("content-encoding", "")  # as `get_content` reads it
     try:
-        content = message.get_content(strict=True)
+        content = encoding.decode(raw, coding)
+        if isinstance(content, str):  # a text codec named as a content coding
+            raise ValueError(coding)
     except ValueError:
-        return decode_body(message.raw_content or b"", headers)
+        return decode_body(raw, headers)
     headers.remove("content-encoding")
     return content or b"", headers
 
 
 def request_of(flow: http.HTTPFlow) -> Request:
-    body, headers = _decoded(flow.request)
-    request = Request(method=flow.request.method, url=flow.request.url, headers=headers, body=body)
-    path = path_of(flow.request.path)
+    return _request_of(request_snapshot(flow))
+
+
+def _request_of(snapshot: RequestSnapshot) -> Request:
+    method, url, path, fields, raw = snapshot[:5]
+    body, headers = _decoded(fields, raw)
+    request = Request(method=method, url=url, headers=headers, body=body)
     return request if path is None else request.knowing_path(path)
 
 
@@ -56,10 +70,13 @@ def path_of(target: str) -> str | None:
 
 
 def response_of(flow: http.HTTPFlow) -> Response | None:
-    if flow.response is None:
-        return None
-    body, headers = _decoded(flow.response)
-    return Response(status=flow.response.status_code, headers=headers, body=body, reason=flow.response.reason)
+    return None if flow.response is None else _response_of(response_snapshot(flow.response))
+
+
+def _response_of(snapshot: ResponseSnapshot) -> Response:
+    status, reason, fields, raw = snapshot[:4]
+    body, headers = _decoded(fields, raw)
+    return Response(status=status, headers=headers, body=body, reason=reason)
 
 
 def client_of(flow: http.HTTPFlow) -> str:
@@ -76,16 +93,45 @@ def exchange_of(flow: http.HTTPFlow) -> Exchange:
     """
     exchange = flow.metadata.get(FLOW_EXCHANGE_KEY)
     if not isinstance(exchange, Exchange):
-        exchange = Exchange(
-            request=request_of(flow),
-            started_at=flow.request.timestamp_start,
-            client=client_of(flow),
-            id=flow.id,
-        )
+        exchange = exchange_of_snapshot(request_snapshot(flow))
         flow.metadata[FLOW_EXCHANGE_KEY] = exchange
     if flow.response is not None and exchange.response is None:
-        exchange.response = response_of(flow)
-        exchange.ended_at = flow.response.timestamp_end or flow.response.timestamp_start
+        complete(exchange, response_snapshot(flow.response))
+    return exchange
+
+
+RequestSnapshot = tuple[str, str, "str | None", "Fields", bytes, float, str, str]
+"""A request as plain values (method, url, path, header fields, raw body, start, client, flow id): cheap
+to take, and to hand to another process (addons/judge_process.py), which converts it."""
+ResponseSnapshot = tuple[int, str, "Fields", bytes, float]
+"""A response as plain values (status, reason, header fields, raw body, end)."""
+
+
+def request_snapshot(flow: http.HTTPFlow) -> RequestSnapshot:
+    request = flow.request
+    return (request.method, request.url, path_of(request.path), request.headers.fields,
+            request.raw_content or b"", request.timestamp_start, client_of(flow), flow.id)  # fmt: skip
+
+
+def response_snapshot(response: http.Response) -> ResponseSnapshot:
+    ended = response.timestamp_end or response.timestamp_start
+    return (
+        response.status_code,
+        response.reason,
+        response.headers.fields,
+        response.raw_content or b"",
+        ended,
+    )
+
+
+def exchange_of_snapshot(snapshot: RequestSnapshot) -> Exchange:
+    return Exchange(request=_request_of(snapshot), started_at=snapshot[5], client=snapshot[6], id=snapshot[7])
+
+
+def complete(exchange: Exchange, snapshot: ResponseSnapshot) -> Exchange:
+    """The exchange with its response."""
+    exchange.response = _response_of(snapshot)
+    exchange.ended_at = snapshot[4]
     return exchange
 
 

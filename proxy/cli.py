@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -404,12 +405,29 @@ def serve_proxy(
         faults,
         rewrite_urls=rewrite_urls and mode == "reverse",
         cassette=cassette is not None and plan is not None,
+        judge=judge_process(sid),
     )
     try:
         asyncio.run(serve(settings, built.chain, announce_listening, options))
     except ProxyStartError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        if built.judge_link is not None:
+            built.judge_link.stop()
     print_summary(built, cassette)
+
+
+def judge_process(sid: str) -> Any:
+    """The process that judges and records while mitmproxy's loop forwards (addons/judge_process.py),
+    forked here, before mitmproxy starts: under the policies that change no call, unless
+    TMPROXY_JUDGE_PROCESS=0 keeps the judging in the proxy."""
+    from addons.judge_process import JudgeProcess
+
+    from .judging import HANDED_OFF_POLICIES
+
+    if os.environ.get("TMPROXY_JUDGE_PROCESS", "1") == "0" or sid not in HANDED_OFF_POLICIES:
+        return None
+    return JudgeProcess()
 
 
 def announce_listening(url: str) -> None:
@@ -418,14 +436,24 @@ def announce_listening(url: str) -> None:
 
 def print_summary(built: Any, cassette: Path | None) -> None:
     """The exit summary of `built`, a TmproxyAddons (addons/chain.py: not imported at start-up)."""
-    lines = built.fan_session.guard.summary().lines()
+    traffic, recorded, refused = (
+        built.fan_session.guard.summary(),
+        built.recorder.recorded,
+        built.recorder.refused,
+    )
+    if built.judge_link is not None:
+        judged = built.judge_link.summary
+        if judged is None:
+            traffic = None
+        else:
+            traffic, recorded, refused = judged.traffic, judged.recorded, judged.refused
+    lines = traffic.lines() if traffic is not None else ["findings: unknown (the judge process ended early)"]
     if built.fault_answers.injector is not None:
         lines.append(built.fault_answers.injector.summary_line())
     if built.replayer.index is not None:
         lines.append(built.replayer.index.usage().summary_line())
-    recorder = built.recorder
-    if cassette is not None and (recorder.recorded or recorder.refused):
-        lines.append(f"recorded: {recorder.recorded} interactions to {cassette} ({recorder.refused} refused)")
+    if cassette is not None and (recorded or refused):
+        lines.append(f"recorded: {recorded} interactions to {cassette} ({refused} refused)")
     print("summary:")
     for line in lines:
         print(f"  {line}")
