@@ -172,7 +172,7 @@ class JudgeLink:
         self.summary: JudgeSummary | None = None
         self._acks: dict[str, asyncio.Future[None]] = {}
         self._reading = False
-        self._stopping = False
+        self.failure: str | None = None  # why the proxy had to stop
         self._flush_due = False
 
     def load(self, loader: Any) -> None:
@@ -251,8 +251,9 @@ class JudgeLink:
         if self.process.alive:
             try:
                 self.summary = self.process.call((FINISH,))
-            except JudgeDied as exc:
-                logger.error(f"tmproxy's judge process ended early: its findings are lost ({exc})")
+            except JudgeDied:
+                self.failure = self.failure or "tmproxy's judge process ended early: its findings are lost"
+                logger.error(self.failure)
         if self.summary is not None:
             self.summary.traffic.requests += self.sorter.summary().requests
         self._release_waiters()
@@ -306,9 +307,9 @@ class JudgeLink:
         if self._reading:
             asyncio.get_running_loop().remove_reader(self.process.reply_fd)
             self._reading = False
-        if not self._stopping:
-            self._stopping = True
-            logger.error("tmproxy's judge process ended unexpectedly: stopping the proxy")
+        if self.failure is None:
+            self.failure = "tmproxy's judge process ended unexpectedly: the proxy stopped"
+            logger.error(self.failure)
             ctx.master.shutdown()
         self._release_waiters()
 

@@ -415,6 +415,8 @@ def serve_proxy(
         if built.judge_link is not None:
             built.judge_link.stop()
     print_summary(built, cassette)
+    if built.judge_link is not None and built.judge_link.failure is not None:
+        raise click.ClickException(built.judge_link.failure)
 
 
 def judge_process(sid: str) -> Any:

@@ -12,7 +12,7 @@ findings it earned.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .cassette import CassetteWriter, RedactionRules
 from .exchange import Exchange
@@ -68,14 +68,13 @@ class Judge:
             self.settings.record_path,
             self.settings.redaction,
         )
+        if reopen:
+            self.close()
+            self.settings = replace(self.settings, record_path="")  # until the new cassette opens
+            if settings.record_path:
+                self.writer = open_recording(settings.record_path, settings.redaction)
         self.settings = settings
-        if not reopen:
-            return []
-        self.close()
-        if not settings.record_path:
-            return []
-        self.writer = open_recording(settings.record_path, settings.redaction)
-        return list(self.writer.warnings)
+        return list(self.writer.warnings) if reopen and self.writer is not None else []
 
     def request(self, exchange: Exchange) -> None:
         findings = self.guard.request(exchange).findings
