@@ -20,12 +20,11 @@ import contextlib
 import logging
 import os
 import pickle
+import select
 import signal
 import struct
-import threading
-from collections.abc import Callable
-from queue import SimpleQueue
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
@@ -174,6 +173,7 @@ class JudgeLink:
         self._reading = False
         self.failure: str | None = None  # why the proxy had to stop
         self._flush_due = False
+        self._done = False
 
     def load(self, loader: Any) -> None:
         add_fan_session_options(loader)
@@ -206,7 +206,7 @@ class JudgeLink:
         self._reading = True
 
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None:
+        if flow.response is not None or self._done:
             return
         path = path_of(flow.request.path)
         if path is not None and self.sorter.passes(flow.request.method, path):
@@ -227,7 +227,7 @@ class JudgeLink:
         """Hand the call's end over; when it is being recorded, mitmproxy waits for it to be on disk
         before the partner gets the answer, as it does in process."""
         state = flow.metadata.get(_STATE_KEY)
-        if state == ENDED:
+        if state == ENDED or self._done:
             return None
         flow.metadata[_STATE_KEY] = ENDED
         judged = state != PASSED
@@ -245,6 +245,7 @@ class JudgeLink:
         return waiter
 
     def done(self) -> None:
+        self._done = True  # calls cut off by the stop (their `error` comes later) are not handed over
         if self._reading:
             asyncio.get_running_loop().remove_reader(self.process.reply_fd)
             self._reading = False
@@ -346,7 +347,7 @@ def _serve_judge(requests_fd: int, replies_fd: int) -> None:
     _close_inherited(keep={0, 1, 2, requests_fd, replies_fd})
     code = 0
     try:
-        _judge_messages(os.fdopen(requests_fd, "rb", buffering=1 << 16), _Replier(replies_fd))
+        _judge_messages(_JudgeChannel(requests_fd, replies_fd))
     except BaseException:  # noqa: BLE001 - the judge must exit, never return into the proxy's code
         logger.exception("tmproxy's judge process failed")
         code = 1
@@ -367,15 +368,10 @@ def _close_inherited(keep: set[int]) -> None:
                 os.close(fd)
 
 
-def _judge_messages(source: BinaryIO, replier: _Replier) -> None:
+def _judge_messages(replier: _JudgeChannel) -> None:
     judge = Judge()
     exchanges: dict[str, Exchange] = {}
-    while True:
-        header = source.read(_LENGTH.size)
-        if len(header) < _LENGTH.size:
-            judge.finish()  # the proxy is gone: close the cassette whole
-            return
-        message = pickle.loads(source.read(_LENGTH.unpack(header)[0]))
+    for message in replier.messages():
         kind = message[0]
         if kind == REQUEST:
             exchange = _exchange(message[1])
@@ -397,8 +393,9 @@ def _judge_messages(source: BinaryIO, replier: _Replier) -> None:
                 replier.send((CONFIGURE, (str(exc), [])))
         elif kind == FINISH:
             replier.send((FINISH, judge.finish()))
-            replier.close()
+            replier.drain()
             return
+    judge.finish()  # the proxy is gone: close the cassette whole
 
 
 def _exchange(request: RequestSnapshot | Exchange) -> Exchange:
@@ -420,29 +417,56 @@ def _guarded(step: Callable[..., None], *args: Any) -> None:
         logger.error(f"tmproxy could not judge a call: {exc!r}", exc_info=exc)
 
 
-class _Replier:
-    """Replies go out from a thread of their own, so the judge never stops reading because the proxy
-    is busy writing to it (each waiting on the other would deadlock)."""
+class _JudgeChannel:
+    """The judge's ends of the pipes. Replies are written without blocking and kept while the proxy is
+    not reading (it may be blocked writing to the judge: each waiting on the other would deadlock),
+    and sent as soon as the pipe takes them, so an ack leaves as soon as its call is on disk."""
 
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._queue: SimpleQueue[bytes | None] = SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="tmproxy-judge-replies", daemon=True)
-        self._thread.start()
+    def __init__(self, requests_fd: int, replies_fd: int) -> None:
+        self._in, self._out = requests_fd, replies_fd
+        os.set_blocking(replies_fd, False)
+        self._received = bytearray()
+        self._unsent = bytearray()
+
+    def messages(self) -> Iterator[tuple[Any, ...]]:
+        """Each message in order, until the proxy's end of the pipe closes."""
+        while True:
+            while len(self._received) >= _LENGTH.size:
+                end = _LENGTH.size + _LENGTH.unpack_from(self._received)[0]
+                if len(self._received) < end:
+                    break
+                message = pickle.loads(self._received[_LENGTH.size : end])
+                del self._received[:end]
+                yield message
+            if self._unsent:
+                readable, writable, _ = select.select([self._in], [self._out], [])
+                self._send_some()
+                if not readable:
+                    continue
+            data = os.read(self._in, 1 << 16)
+            if not data:
+                return
+            self._received += data
 
     def send(self, message: tuple[Any, ...]) -> None:
-        self._queue.put(frame(message))
+        self._unsent += frame(message)
+        self._send_some()
 
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
+    def drain(self) -> None:
+        """Everything still unsent, waiting for the proxy to read it (the last reply)."""
+        os.set_blocking(self._out, True)
+        with contextlib.suppress(OSError):
+            _write_all(self._out, bytes(self._unsent))
+        self._unsent.clear()
 
-    def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            try:
-                _write_all(self._fd, data)
-            except OSError:
-                return  # the proxy is gone
+    def _send_some(self) -> None:
+        try:
+            sent = os.write(self._out, self._unsent)
+        except BlockingIOError:
+            return
+        except OSError:  # the proxy is gone: nobody to tell
+            sent = len(self._unsent)
+        del self._unsent[:sent]
 
 
 def _pipe() -> tuple[int, int]:
