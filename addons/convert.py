@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from typing import Any
 
 from mitmproxy import http
 from mitmproxy.net import encoding
@@ -50,13 +51,13 @@ def _decoded(fields: Fields, raw: bytes) -> tuple[bytes, Headers]:
 
 
 def request_of(flow: http.HTTPFlow) -> Request:
-    return _request_of(request_snapshot(flow))
+    return _request_of(flow.request)
 
 
-def _request_of(snapshot: RequestSnapshot) -> Request:
-    method, url, path, fields, raw = snapshot[:5]
-    body, headers = _decoded(fields, raw)
-    request = Request(method=method, url=url, headers=headers, body=body)
+def _request_of(message: http.Request) -> Request:
+    body, headers = _decoded(message.headers.fields, message.raw_content or b"")
+    request = Request(method=message.method, url=message.url, headers=headers, body=body)
+    path = path_of(message.path)
     return request if path is None else request.knowing_path(path)
 
 
@@ -70,17 +71,19 @@ def path_of(target: str) -> str | None:
 
 
 def response_of(flow: http.HTTPFlow) -> Response | None:
-    return None if flow.response is None else _response_of(response_snapshot(flow.response))
+    return None if flow.response is None else _response_of(flow.response)
 
 
-def _response_of(snapshot: ResponseSnapshot) -> Response:
-    status, reason, fields, raw = snapshot[:4]
-    body, headers = _decoded(fields, raw)
-    return Response(status=status, headers=headers, body=body, reason=reason)
+def _response_of(message: http.Response) -> Response:
+    body, headers = _decoded(message.headers.fields, message.raw_content or b"")
+    return Response(status=message.status_code, headers=headers, body=body, reason=message.reason)
 
 
 def client_of(flow: http.HTTPFlow) -> str:
-    peer = flow.client_conn.peername
+    return _client(flow.client_conn.peername)
+
+
+def _client(peer: Any) -> str:
     if not peer:
         return ""
     return f"{url_host(str(peer[0]))}:{peer[1]}"
@@ -93,45 +96,53 @@ def exchange_of(flow: http.HTTPFlow) -> Exchange:
     """
     exchange = flow.metadata.get(FLOW_EXCHANGE_KEY)
     if not isinstance(exchange, Exchange):
-        exchange = exchange_of_snapshot(request_snapshot(flow))
+        exchange = _exchange(flow.request, client_of(flow), flow.id)
         flow.metadata[FLOW_EXCHANGE_KEY] = exchange
     if flow.response is not None and exchange.response is None:
-        complete(exchange, response_snapshot(flow.response))
+        _complete(exchange, flow.response)
     return exchange
 
 
-RequestSnapshot = tuple[str, str, "str | None", "Fields", bytes, float, str, str]
-"""A request as plain values (method, url, path, header fields, raw body, start, client, flow id): cheap
-to take, and to hand to another process (addons/judge_process.py), which converts it."""
-ResponseSnapshot = tuple[int, str, "Fields", bytes, float]
-"""A response as plain values (status, reason, header fields, raw body, end)."""
-
-
-def request_snapshot(flow: http.HTTPFlow) -> RequestSnapshot:
-    request = flow.request
-    return (request.method, request.url, path_of(request.path), request.headers.fields,
-            request.raw_content or b"", request.timestamp_start, client_of(flow), flow.id)  # fmt: skip
-
-
-def response_snapshot(response: http.Response) -> ResponseSnapshot:
-    ended = response.timestamp_end or response.timestamp_start
-    return (
-        response.status_code,
-        response.reason,
-        response.headers.fields,
-        response.raw_content or b"",
-        ended,
+def _exchange(request: http.Request, client: str, flow_id: str) -> Exchange:
+    return Exchange(
+        request=_request_of(request), started_at=request.timestamp_start, client=client, id=flow_id
     )
 
 
+def _complete(exchange: Exchange, response: http.Response) -> None:
+    exchange.response = _response_of(response)
+    exchange.ended_at = response.timestamp_end or response.timestamp_start
+
+
+RequestSnapshot = tuple[tuple[Any, ...], Any, str]
+"""A request as mitmproxy holds it (its data's fields), the client's address and the flow's id: a few
+attribute reads to take, plain values to hand to another process (addons/judge_process.py), where
+`exchange_of_snapshot` makes the request again and converts it as `exchange_of` does."""
+ResponseSnapshot = tuple[Any, ...]
+"""A response as mitmproxy holds it (its data's fields)."""
+
+
+def request_snapshot(flow: http.HTTPFlow) -> RequestSnapshot:
+    data = flow.request.data
+    fields = (data.host, data.port, data.method, data.scheme, data.authority, data.path, data.http_version,
+              data.headers.fields, data.content, None, data.timestamp_start, data.timestamp_end)  # fmt: skip
+    return fields, flow.client_conn.peername, flow.id
+
+
+def response_snapshot(response: http.Response) -> ResponseSnapshot:
+    data = response.data
+    return (data.http_version, data.status_code, data.reason, data.headers.fields, data.content, None,
+            data.timestamp_start, data.timestamp_end)  # fmt: skip
+
+
 def exchange_of_snapshot(snapshot: RequestSnapshot) -> Exchange:
-    return Exchange(request=_request_of(snapshot), started_at=snapshot[5], client=snapshot[6], id=snapshot[7])
+    fields, peer, flow_id = snapshot
+    return _exchange(http.Request(*fields), _client(peer), flow_id)
 
 
 def complete(exchange: Exchange, snapshot: ResponseSnapshot) -> Exchange:
-    """The exchange with its response."""
-    exchange.response = _response_of(snapshot)
-    exchange.ended_at = snapshot[4]
+    """The exchange with its response, from a snapshot."""
+    _complete(exchange, http.Response(*snapshot))
     return exchange
 
 
