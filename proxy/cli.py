@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -126,6 +125,15 @@ def proxy_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Reverse mode: the upstream's absolute URLs in responses (polling_url, Location) "
             "point at the proxy, so the app keeps coming through it.",
+        ),
+        option(
+            "--judge-process/--judge-in-proxy",
+            env="JUDGE_PROCESS",
+            default=True,
+            show_default=True,
+            help="Under --sid validate or off, judge and record in a second process while mitmproxy "
+            "forwards (a recorded call is still on disk before its answer goes out); inject and "
+            "enforce always judge in the proxy.",
         ),
         option(
             "--fault",
@@ -367,6 +375,7 @@ def serve_proxy(
     upstream_timeout: float,
     allow_remote: bool,
     rewrite_urls: bool,
+    judge_process: bool,
     verbose: bool,
     faults: tuple[str, ...] = (),
     fault_seed: int | None = None,
@@ -405,7 +414,7 @@ def serve_proxy(
         faults,
         rewrite_urls=rewrite_urls and mode == "reverse",
         cassette=cassette is not None and plan is not None,
-        judge=judge_process(sid),
+        judge=start_judge(sid) if judge_process else None,
     )
     try:
         asyncio.run(serve(settings, built.chain, announce_listening, options))
@@ -419,17 +428,15 @@ def serve_proxy(
         raise click.ClickException(built.judge_link.failure)
 
 
-def judge_process(sid: str) -> Any:
+def start_judge(sid: str) -> Any:
     """The process that judges and records while mitmproxy's loop forwards (addons/judge_process.py),
-    forked here, before mitmproxy starts: under the policies that change no call, unless
-    TMPROXY_JUDGE_PROCESS=0 keeps the judging in the proxy."""
+    forked here, before mitmproxy starts (one thread, no loop); None under the policies that change
+    calls, which are judged in the proxy."""
     from addons.judge_process import JudgeProcess
 
     from .judging import HANDED_OFF_POLICIES
 
-    if os.environ.get("TMPROXY_JUDGE_PROCESS", "1") == "0" or sid not in HANDED_OFF_POLICIES:
-        return None
-    return JudgeProcess()
+    return JudgeProcess() if sid in HANDED_OFF_POLICIES else None
 
 
 def announce_listening(url: str) -> None:

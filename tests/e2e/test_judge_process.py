@@ -20,7 +20,7 @@ from proxy.cassette import load_cassette
 from proxy.processes import READY_TIMEOUT, recording, tmproxy
 from proxy.sandbox.client import SandboxClient
 
-IN_PROXY = {"TMPROXY_JUDGE_PROCESS": "0"}
+IN_PROXY = {"TMPROXY_JUDGE_PROCESS": "false"}
 FINDING_LINE = re.compile(r"^\[(?P<rule>[a-z0-9-]+)\]", re.MULTILINE)
 
 
