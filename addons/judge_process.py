@@ -5,8 +5,11 @@ of the fan-session and recorder addons: it hands each call's request and end to 
 a pipe, as plain values, in the order mitmproxy sees them, and goes on forwarding. The judge logs the
 findings (to the same stderr) and records. What changes against judging in the proxy:
 
-- a call the judge is recording is answered only once it is on disk (the recorder's guarantee holds);
-  other calls are answered without waiting, and their findings are logged a moment later;
+- a recorded call is on disk before the proxy does anything after answering it: before it forwards
+  another request or answers another call (the recorder's guarantee, "on disk before the next one is
+  answered"), mitmproxy waits until the judge has written every recorded call handed to it so far.
+  The call's own answer does not wait; if the proxy dies right after it, the judge still writes it;
+- findings are logged by the judge, a few milliseconds after the call;
 - findings do not mark or comment the flow (nothing in the CLI shows flows);
 - the judge ignores SIGINT and SIGTERM: it ends when the proxy says so, or when the proxy's end of the
   pipe closes (a proxy killed with SIGKILL: the judge still closes the cassette whole). A judge that
@@ -16,6 +19,7 @@ findings (to the same stderr) and records. What changes against judging in the p
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -84,7 +88,7 @@ class JudgeProcess:
         os.close(from_judge)
         self._pending = bytearray()
         self._outbox: list[bytes] = []
-        self._on_ack: Callable[[str], None] = lambda flow_id: None
+        self._on_ack: Callable[[], None] = lambda: None
         self.alive = True
         self._closed = False
 
@@ -139,7 +143,7 @@ class JudgeProcess:
             reply = pickle.loads(self._pending[_LENGTH.size : end])
             del self._pending[:end]
             if reply[0] == ACK:
-                self._on_ack(reply[1])
+                self._on_ack()
             replies.append(reply)
         return replies
 
@@ -165,11 +169,13 @@ class JudgeLink:
 
     def __init__(self, process: JudgeProcess) -> None:
         self.process = process
-        process._on_ack = self._acked
+        process._on_ack = self._written
         self.sorter = FanSessionGuard()  # tells the calls no rule judges (static files), and counts them
         self.recording = False
         self.summary: JudgeSummary | None = None
-        self._acks: dict[str, asyncio.Future[None]] = {}
+        self._handed_records = 0  # recorded calls handed to the judge, and written by it
+        self._written_records = 0
+        self._waiting: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
         self._reading = False
         self.failure: str | None = None  # why the proxy had to stop
         self._flush_due = False
@@ -205,9 +211,12 @@ class JudgeLink:
         asyncio.get_running_loop().add_reader(self.process.reply_fd, self._read_acks)
         self._reading = True
 
-    def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None or self._done:
-            return
+    def request(self, flow: http.HTTPFlow) -> asyncio.Future[None] | None:
+        if flow.response is None and not self._done:
+            self._hand_request(flow)
+        return self._records_written(self._handed_records)  # before this request goes upstream
+
+    def _hand_request(self, flow: http.HTTPFlow) -> None:
         path = path_of(flow.request.path)
         if path is not None and self.sorter.passes(flow.request.method, path):
             flow.metadata[_STATE_KEY] = PASSED
@@ -216,33 +225,47 @@ class JudgeLink:
         self._send((REQUEST, _request_of(flow)))
 
     def response(self, flow: http.HTTPFlow) -> asyncio.Future[None] | None:
-        return self._end(flow, answered=True)
+        before = self._handed_records
+        self._end(flow, answered=True)
+        return self._records_written(before)  # every earlier recorded call, before this answer
 
-    def error(self, flow: http.HTTPFlow) -> None:
+    def error(self, flow: http.HTTPFlow) -> asyncio.Future[None] | None:
         """A call that failed (upstream down, client gone) still ends, or it would look in flight forever;
         it is not recorded, whatever part of an answer it got."""
         self._end(flow, answered=False)
+        return self._records_written(self._handed_records)
 
-    def _end(self, flow: http.HTTPFlow, answered: bool) -> asyncio.Future[None] | None:
-        """Hand the call's end over; when it is being recorded, mitmproxy waits for it to be on disk
-        before the partner gets the answer, as it does in process."""
+    def _end(self, flow: http.HTTPFlow, answered: bool) -> None:
         state = flow.metadata.get(_STATE_KEY)
         if state == ENDED or self._done:
-            return None
+            return
         flow.metadata[_STATE_KEY] = ENDED
         judged = state != PASSED
         record = answered and self.recording and flow.response is not None and should_record(flow)
         if not (judged or record):
-            return None
+            return
         request = None if state == HANDED else _request_of(flow)
         answer = None if flow.response is None else _response_of(flow)
         self._send((END, flow.id, request, answer, judged, record))
-        if not record:
+        if record:
+            self._handed_records += 1
+            self._flush()  # the judge starts on it now: the next answer may wait for it
+
+    def _records_written(self, count: int) -> asyncio.Future[None] | None:
+        """None when the judge has written the first `count` recorded calls, else what resolves then."""
+        if self._written_records >= count or self.failure is not None:
             return None
         waiter = asyncio.get_running_loop().create_future()
-        self._acks[flow.id] = waiter
-        self._flush()
+        self._waiting.append((count, waiter))
         return waiter
+
+    def _written(self) -> None:
+        """The judge wrote the next recorded call (it writes them in the order they were handed over)."""
+        self._written_records += 1
+        while self._waiting and self._waiting[0][0] <= self._written_records:
+            _, waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
 
     def done(self) -> None:
         self._done = True  # calls cut off by the stop (their `error` comes later) are not handed over
@@ -293,11 +316,6 @@ class JudgeLink:
         except JudgeDied:
             self._judge_died()
 
-    def _acked(self, flow_id: str) -> None:
-        waiter = self._acks.pop(flow_id, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
     def _read_acks(self) -> None:
         try:
             self.process.read_acks()
@@ -315,10 +333,10 @@ class JudgeLink:
         self._release_waiters()
 
     def _release_waiters(self) -> None:
-        for waiter in self._acks.values():
+        while self._waiting:
+            _, waiter = self._waiting.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-        self._acks.clear()
 
 
 def _request_of(flow: http.HTTPFlow) -> RequestSnapshot | Exchange:
@@ -385,7 +403,7 @@ def _judge_messages(replier: _JudgeChannel) -> None:
                 _complete(exchange, answer)
             _guarded(judge.end, exchange, judged, record)
             if record:
-                replier.send((ACK, flow_id))
+                replier.send((ACK,))
         elif kind == CONFIGURE:
             try:
                 replier.send((CONFIGURE, (None, judge.configure(message[1]))))
