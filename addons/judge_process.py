@@ -57,7 +57,7 @@ FLUSH_DELAY = 0.005
 """Seconds a call may wait in the proxy before it goes to the judge: one write per many calls (a write
 to the pipe cost more than the rest of handing a call over). A call being recorded goes at once."""
 
-REQUEST, END, CONFIGURE, FINISH, ACK = range(5)
+REQUEST, END, CONFIGURE, FINISH, WRITTEN = range(5)
 
 _SETTINGS_OPTIONS = {"tm_sid", "tm_fan_key", "tm_record", "tm_record_as", *REDACTION_OPTIONS}
 _STATE_KEY = "tmproxy.judge"  # HANDED (the judge has the request), PASSED (no rule judges it) or ENDED
@@ -88,7 +88,7 @@ class JudgeProcess:
         os.close(from_judge)
         self._pending = bytearray()
         self._outbox: list[bytes] = []
-        self._on_ack: Callable[[], None] = lambda: None
+        self.on_written: Callable[[], None] = lambda: None  # the judge wrote the next recorded call
         self.alive = True
         self._closed = False
 
@@ -112,16 +112,17 @@ class JudgeProcess:
             raise JudgeDied(f"the judge process has ended ({exc})") from None
 
     def call(self, message: tuple[Any, ...]) -> Any:
-        """Send and wait for the judge's answer (configuration, the end); acks read meanwhile are handled."""
+        """Send and wait for the judge's answer (configuration, the end); WRITTEN replies read meanwhile
+        are handled."""
         self.send(message)
         self.flush()
         answers: list[Any] = []
         while not answers:
             self._fill()
-            answers = [reply[1] for reply in self._take_replies() if reply[0] != ACK]
+            answers = [reply[1] for reply in self._take_replies() if reply[0] != WRITTEN]
         return answers[0]
 
-    def read_acks(self) -> None:
+    def read_replies(self) -> None:
         """Handle what the judge has sent (the loop calls this when the pipe is readable)."""
         self._fill()
         self._take_replies()
@@ -134,7 +135,7 @@ class JudgeProcess:
         self._pending += data
 
     def _take_replies(self) -> list[tuple[Any, ...]]:
-        """The whole replies read so far, acks handled."""
+        """The whole replies read so far, WRITTEN ones handled."""
         replies = []
         while len(self._pending) >= _LENGTH.size:
             end = _LENGTH.size + _LENGTH.unpack_from(self._pending)[0]
@@ -142,8 +143,8 @@ class JudgeProcess:
                 break
             reply = pickle.loads(self._pending[_LENGTH.size : end])
             del self._pending[:end]
-            if reply[0] == ACK:
-                self._on_ack()
+            if reply[0] == WRITTEN:
+                self.on_written()
             replies.append(reply)
         return replies
 
@@ -165,11 +166,12 @@ class JudgeProcess:
 
 
 class JudgeLink:
-    """Hands each call to the judge process; answers a call being recorded once it is on disk."""
+    """Hands each call to the judge process; holds the proxy's next step while a recorded call it
+    answered is not on disk yet."""
 
     def __init__(self, process: JudgeProcess) -> None:
         self.process = process
-        process._on_ack = self._written
+        process.on_written = self._written
         self.sorter = FanSessionGuard()  # tells the calls no rule judges (static files), and counts them
         self.recording = False
         self.summary: JudgeSummary | None = None
@@ -208,7 +210,7 @@ class JudgeLink:
         self.recording = bool(settings.record_path)
 
     def running(self) -> None:
-        asyncio.get_running_loop().add_reader(self.process.reply_fd, self._read_acks)
+        asyncio.get_running_loop().add_reader(self.process.reply_fd, self._read_replies)
         self._reading = True
 
     def request(self, flow: http.HTTPFlow) -> asyncio.Future[None] | None:
@@ -316,9 +318,9 @@ class JudgeLink:
         except JudgeDied:
             self._judge_died()
 
-    def _read_acks(self) -> None:
+    def _read_replies(self) -> None:
         try:
-            self.process.read_acks()
+            self.process.read_replies()
         except JudgeDied:
             self._judge_died()
 
@@ -403,7 +405,7 @@ def _judge_messages(replier: _JudgeChannel) -> None:
                 _complete(exchange, answer)
             _guarded(judge.end, exchange, judged, record)
             if record:
-                replier.send((ACK,))
+                replier.send((WRITTEN,))
         elif kind == CONFIGURE:
             try:
                 replier.send((CONFIGURE, (None, judge.configure(message[1]))))
@@ -438,7 +440,7 @@ def _guarded(step: Callable[..., None], *args: Any) -> None:
 class _JudgeChannel:
     """The judge's ends of the pipes. Replies are written without blocking and kept while the proxy is
     not reading (it may be blocked writing to the judge: each waiting on the other would deadlock),
-    and sent as soon as the pipe takes them, so an ack leaves as soon as its call is on disk."""
+    and sent as soon as the pipe takes them, so the proxy hears of a write as soon as it is done."""
 
     def __init__(self, requests_fd: int, replies_fd: int) -> None:
         self._in, self._out = requests_fd, replies_fd
