@@ -5,10 +5,8 @@ of the fan-session and recorder addons: it hands each call's request and end to 
 a pipe, as plain values, in the order mitmproxy sees them, and goes on forwarding. The judge logs the
 findings (to the same stderr) and records. What changes against judging in the proxy:
 
-- a recorded call is on disk before the proxy does anything after answering it: before it forwards
-  another request or answers another call (the recorder's guarantee, "on disk before the next one is
-  answered"), mitmproxy waits until the judge has written every recorded call handed to it so far.
-  The call's own answer does not wait; if the proxy dies right after it, the judge still writes it;
+- a recorded call is answered once the judge has it on disk, as in process (the recorder's guarantee);
+  other calls are answered without waiting;
 - findings are logged by the judge, a few milliseconds after the call;
 - findings do not mark or comment the flow (nothing in the CLI shows flows);
 - the judge ignores SIGINT and SIGTERM: it ends when the proxy says so, or when the proxy's end of the
@@ -166,8 +164,7 @@ class JudgeProcess:
 
 
 class JudgeLink:
-    """Hands each call to the judge process; holds the proxy's next step while a recorded call it
-    answered is not on disk yet."""
+    """Hands each call to the judge process; holds a recorded call's answer until it is on disk."""
 
     def __init__(self, process: JudgeProcess) -> None:
         self.process = process
@@ -213,12 +210,9 @@ class JudgeLink:
         asyncio.get_running_loop().add_reader(self.process.reply_fd, self._read_replies)
         self._reading = True
 
-    def request(self, flow: http.HTTPFlow) -> asyncio.Future[None] | None:
-        if flow.response is None and not self._done:
-            self._hand_request(flow)
-        return self._records_written(self._handed_records)  # before this request goes upstream
-
-    def _hand_request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or self._done:
+            return
         path = path_of(flow.request.path)
         if path is not None and self.sorter.passes(flow.request.method, path):
             flow.metadata[_STATE_KEY] = PASSED
@@ -227,15 +221,13 @@ class JudgeLink:
         self._send((REQUEST, _request_of(flow)))
 
     def response(self, flow: http.HTTPFlow) -> asyncio.Future[None] | None:
-        before = self._handed_records
         self._end(flow, answered=True)
-        return self._records_written(before)  # every earlier recorded call, before this answer
+        return self._records_written(self._handed_records)  # this call among them, before its answer
 
-    def error(self, flow: http.HTTPFlow) -> asyncio.Future[None] | None:
+    def error(self, flow: http.HTTPFlow) -> None:
         """A call that failed (upstream down, client gone) still ends, or it would look in flight forever;
         it is not recorded, whatever part of an answer it got."""
         self._end(flow, answered=False)
-        return self._records_written(self._handed_records)
 
     def _end(self, flow: http.HTTPFlow, answered: bool) -> None:
         state = flow.metadata.get(_STATE_KEY)
@@ -251,7 +243,7 @@ class JudgeLink:
         self._send((END, flow.id, request, answer, judged, record))
         if record:
             self._handed_records += 1
-            self._flush()  # the judge starts on it now: the next answer may wait for it
+            self._flush()  # its answer waits for the judge
 
     def _records_written(self, count: int) -> asyncio.Future[None] | None:
         """None when the judge has written the first `count` recorded calls, else what resolves then."""

@@ -132,7 +132,7 @@ def proxy_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default=True,
             show_default=True,
             help="Under --sid validate or off, judge and record in a second process while mitmproxy "
-            "forwards (a recorded call is still on disk before the proxy answers the next one); "
+            "forwards (a recorded call is still on disk before its answer goes out); "
             "inject and enforce always judge in the proxy.",
         ),
         option(
