@@ -279,7 +279,7 @@ class _FormFilter:
     most `_GramTier.FEW`, are searched one by one.
     """
 
-    TIERS = ((8, 24), (6, 10))  # (gram size, stride): forms of 31+ characters, then of 15+
+    TIERS = ((24, 8), (6, 10))  # (gram size, stride): forms of 31+ characters, then of 15+
 
     __slots__ = ("tiers", "short", "_searched", "_by_grams")
 
@@ -339,7 +339,7 @@ class SecretMatcher:
 
     def __init__(self, secrets: Iterable[Secret] = (), min_length: int = MIN_SECRET_LENGTH) -> None:
         self.min_length = min_length
-        self.values: set[str] = set()
+        self.values: dict[str, tuple[str, ...]] = {}  # value -> its forms (`encoded_forms`)
         self._float_like = 0  # values that could be `str()` of a float, whatever JSON spelled it
         self._kinds: dict[str, str] = {}
         self._owners: dict[str, int] = {}  # form -> how many known values have it
@@ -360,9 +360,9 @@ class SecretMatcher:
             value = secret.value
             if value in self.values or not looks_secret(value, self.min_length):
                 continue
-            self.values.add(value)
+            forms = self.values[value] = tuple(encoded_forms(value))
             self._float_like += bool(_FLOAT_TEXT.fullmatch(value))
-            for form in encoded_forms(value):
+            for form in forms:
                 owners = self._owners.get(form, 0)
                 self._owners[form] = owners + 1
                 if owners:
@@ -377,11 +377,11 @@ class SecretMatcher:
 
     def forget(self, value: str) -> None:
         """Stop looking for a value (and the forms no other known value shares)."""
-        if value not in self.values:
+        forms = self.values.pop(value, None)
+        if forms is None:
             return
-        self.values.discard(value)
         self._float_like -= bool(_FLOAT_TEXT.fullmatch(value))
-        for form in encoded_forms(value):
+        for form in forms:
             owners = self._owners.pop(form) - 1
             if owners:
                 self._owners[form] = owners
