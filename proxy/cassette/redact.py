@@ -187,7 +187,7 @@ class _GramTier:
     While it holds up to `FEW` forms, `_FormFilter` searches them one by one instead.
     """
 
-    FEW = 16
+    FEW = 6  # searching 6 forms one by one costs what marking the text for runs does (3 µs in 4 KB)
 
     __slots__ = ("size", "stride", "forms", "grams", "_codes", "_marks")
 
