@@ -183,7 +183,7 @@ class _GramTier:
     characters starting there, and a run by its grams at those positions. No common gram: none of the
     forms occurs. The grams live in one dict (with how many forms have each, to forget them), so adding
     or forgetting a form touches `stride` entries, and the probes are few whatever the number of forms:
-    the dict, a megabyte once thousands of forms are known, stays out of the CPU cache of most appends.
+    the dict, megabytes once thousands of forms are known, stays out of the CPU cache of most appends.
     While it holds up to `FEW` forms, `_FormFilter` searches them one by one instead.
     """
 
@@ -210,7 +210,7 @@ class _GramTier:
             gram = form[i : i + self.size]
             grams[gram] = grams.get(gram, 0) + 1
         codes = self._codes
-        for code in _codes(form):
+        for code in _alphabet(form):
             if code not in codes:
                 codes[code] = 0
                 self._marks = None
@@ -226,7 +226,7 @@ class _GramTier:
             else:
                 grams[gram] -= 1
         codes = self._codes
-        for code in _codes(form):
+        for code in _alphabet(form):
             if codes[code] == 1:
                 del codes[code]
                 self._marks = None
@@ -260,7 +260,7 @@ class _GramTier:
         return not self.grams.keys().isdisjoint(grams)
 
 
-def _codes(form: str | bytes) -> set[int]:
+def _alphabet(form: str | bytes) -> set[int]:
     """The characters of a form that an ASCII text can hold, or its bytes (see `_GramTier._runs`)."""
     return set(form.encode("ascii", "ignore") if isinstance(form, str) else form)
 
@@ -279,7 +279,7 @@ class _FormFilter:
     most `_GramTier.FEW`, are searched one by one.
     """
 
-    TIERS = ((24, 8), (6, 10))  # (gram size, stride): forms of 31+ characters, then of 15+
+    TIERS = ((8, 24), (6, 10))  # (gram size, stride): forms of 31+ characters, then of 15+
 
     __slots__ = ("tiers", "short", "_searched", "_by_grams")
 
