@@ -39,15 +39,15 @@ def tmproxy_addons(
 ) -> TmproxyAddons:
     """The addons in chain order; `rewrite_urls` for reverse mode (see addons/url_rewrite.py). Without a
     `cassette` (`tmproxy run`) the replayer and recorder stay out: idle, they would still be called on
-    every request. With a `judge` process, its link judges and records in place of the fan-session
-    addon and the recorder (see addons/judge_process.py)."""
+    every request. With a `judge` process, its link judges in place of the fan-session addon (see
+    addons/judge_process.py)."""
     built = TmproxyAddons()
     judging: Any = built.fan_session
     if judge is not None:
         judging = built.judge_link = JudgeLink(judge)
     chain: list[Any] = [UpstreamTimeout(), judging]
     if cassette:
-        chain += [built.replayer] if judge is not None else [built.replayer, built.recorder]
+        chain += [built.replayer, built.recorder]
     if faults:
         # the rules must judge the partner on what it got: changed answers before they learn them,
         # the proxy's own answers after they judged the request. mitmproxy calls every addon on every

@@ -1,28 +1,28 @@
-"""mitmproxy addon: the rules and the recorder in a process of their own (see proxy/judging.py).
+"""mitmproxy addon: the live rules in a process of their own (see proxy/judging.py).
 
-`tmproxy run`, `record` and `replay` under the `validate` and `off` policies load `JudgeLink` in place
-of the fan-session and recorder addons: it hands each call's request and end to a forked `Judge` over
-a pipe, as plain values, in the order mitmproxy sees them, and goes on forwarding. The judge logs the
-findings (to the same stderr) and records. What changes against judging in the proxy:
+`tmproxy run` and `replay` under the `validate` and `off` policies, when they record nothing, load
+`JudgeLink` in place of the fan-session addon: it hands each call's request and end to a forked
+`Judge` over a pipe, as mitmproxy holds them, in the order mitmproxy sees them, a batch every few
+milliseconds, and goes on forwarding. The judge logs the findings, on the same stderr. What changes
+against judging in the proxy:
 
-- a recorded call is answered once the judge has it on disk, as in process (the recorder's guarantee);
-  other calls are answered without waiting;
-- findings are logged by the judge, a few milliseconds after the call;
+- a call's findings are logged a few milliseconds after its answer went out;
 - findings do not mark or comment the flow (nothing in the CLI shows flows);
-- the judge ignores SIGINT and SIGTERM: it ends when the proxy says so, or when the proxy's end of the
-  pipe closes (a proxy killed with SIGKILL: the judge still closes the cassette whole). A judge that
-  dies stops the proxy, with an error: recording and judging must not stop silently.
+- the judge ignores SIGINT and SIGTERM: it ends when the proxy says so (and gives the proxy its
+  summary), or when the proxy's end of the pipe closes (a proxy killed with SIGKILL). A judge that dies
+  stops the proxy, with an error: judging must not stop silently.
+
+A proxy that records keeps the rules in process: each recording carries its call's findings, and is on
+disk before the call is answered, so the answer would wait for the other process (measured slower).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import os
 import pickle
-import select
 import signal
 import struct
 from collections.abc import Callable, Iterator
@@ -41,11 +41,9 @@ from addons.convert import (
     response_snapshot,
 )
 from addons.fan_session import add_fan_session_options, fan_key_option, sid_policy_option
-from addons.recorder import add_recording_options, should_record
-from addons.redaction_options import REDACTION_OPTIONS, redaction_rules
 from proxy.exchange import Exchange
-from proxy.fan_session import FanSessionGuard
-from proxy.judging import HANDED_OFF_POLICIES, Judge, JudgeSettings, JudgeSummary
+from proxy.fan_session import FanSessionGuard, TrafficSummary
+from proxy.judging import HANDED_OFF_POLICIES, Judge, JudgeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +51,11 @@ _LENGTH = struct.Struct("!I")
 _PIPE_SIZE = 1 << 20  # a megabyte of calls in flight before the proxy waits for the judge
 FLUSH_DELAY = 0.005
 """Seconds a call may wait in the proxy before it goes to the judge: one write per many calls (a write
-to the pipe cost more than the rest of handing a call over). A call being recorded goes at once."""
+to the pipe cost more than the rest of handing a call over)."""
 
-REQUEST, END, CONFIGURE, FINISH, WRITTEN = range(5)
+REQUEST, END, CONFIGURE, FINISH = range(4)
 
-_SETTINGS_OPTIONS = {"tm_sid", "tm_fan_key", "tm_record", "tm_record_as", *REDACTION_OPTIONS}
+_SETTINGS_OPTIONS = {"tm_sid", "tm_fan_key"}
 _STATE_KEY = "tmproxy.judge"  # HANDED (the judge has the request), PASSED (no rule judges it) or ENDED
 HANDED, PASSED, ENDED = "handed", "passed", "ended"
 
@@ -86,7 +84,6 @@ class JudgeProcess:
         os.close(from_judge)
         self._pending = bytearray()
         self._outbox: list[bytes] = []
-        self.on_written: Callable[[], None] = lambda: None  # the judge wrote the next recorded call
         self.alive = True
         self._closed = False
 
@@ -110,41 +107,26 @@ class JudgeProcess:
             raise JudgeDied(f"the judge process has ended ({exc})") from None
 
     def call(self, message: tuple[Any, ...]) -> Any:
-        """Send and wait for the judge's answer (configuration, the end); WRITTEN replies read meanwhile
-        are handled."""
+        """Send and wait for the judge's answer (to a configuration, to the end)."""
         self.send(message)
         self.flush()
-        answers: list[Any] = []
-        while not answers:
-            self._fill()
-            answers = [reply[1] for reply in self._take_replies() if reply[0] != WRITTEN]
-        return answers[0]
+        while True:
+            if len(self._pending) >= _LENGTH.size:
+                end = _LENGTH.size + _LENGTH.unpack_from(self._pending)[0]
+                if len(self._pending) >= end:
+                    reply = pickle.loads(self._pending[_LENGTH.size : end])
+                    del self._pending[:end]
+                    return reply
+            self.read_replies()
 
     def read_replies(self) -> None:
-        """Handle what the judge has sent (the loop calls this when the pipe is readable)."""
-        self._fill()
-        self._take_replies()
-
-    def _fill(self) -> None:
+        """Read what the judge sent; JudgeDied when it has ended (the loop calls this when the pipe is
+        readable, and that is how a judge that died is noticed at once)."""
         data = os.read(self._judge_out, 1 << 16)
         if not data:
             self.alive = False
             raise JudgeDied("the judge process has ended")
         self._pending += data
-
-    def _take_replies(self) -> list[tuple[Any, ...]]:
-        """The whole replies read so far, WRITTEN ones handled."""
-        replies = []
-        while len(self._pending) >= _LENGTH.size:
-            end = _LENGTH.size + _LENGTH.unpack_from(self._pending)[0]
-            if len(self._pending) < end:
-                break
-            reply = pickle.loads(self._pending[_LENGTH.size : end])
-            del self._pending[:end]
-            if reply[0] == WRITTEN:
-                self.on_written()
-            replies.append(reply)
-        return replies
 
     @property
     def reply_fd(self) -> int:
@@ -164,25 +146,19 @@ class JudgeProcess:
 
 
 class JudgeLink:
-    """Hands each call to the judge process; holds a recorded call's answer until it is on disk."""
+    """Hands each call to the judge process, which judges it by the live rules."""
 
     def __init__(self, process: JudgeProcess) -> None:
         self.process = process
-        process.on_written = self._written
         self.sorter = FanSessionGuard()  # tells the calls no rule judges (static files), and counts them
-        self.recording = False
-        self.summary: JudgeSummary | None = None
-        self._handed_records = 0  # recorded calls handed to the judge, and written by it
-        self._written_records = 0
-        self._waiting: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
-        self._reading = False
+        self.summary: TrafficSummary | None = None
         self.failure: str | None = None  # why the proxy had to stop
+        self._reading = False
         self._flush_due = False
         self._done = False
 
     def load(self, loader: Any) -> None:
         add_fan_session_options(loader)
-        add_recording_options(loader)
 
     def configure(self, updated: set[str]) -> None:
         if not updated & _SETTINGS_OPTIONS:
@@ -190,21 +166,12 @@ class JudgeLink:
         policy = sid_policy_option()
         if policy not in HANDED_OFF_POLICIES:
             raise exceptions.OptionsError(f"tm_sid {policy} changes calls: load addons/fan_session.py for it")
-        settings = JudgeSettings(
-            policy=policy,
-            fan_key=fan_key_option(),
-            record_path=ctx.options.tm_record,
-            record_as=ctx.options.tm_record_as,
-            redaction=redaction_rules(),
-        )
         if policy is not self.sorter.policy:
             self.sorter.set_policy(policy)
-        error, warnings = self._call((CONFIGURE, settings))
-        if error is not None:
-            raise exceptions.OptionsError(f"tm_record: {error}" if settings.record_path else error)
-        for warning in warnings:
-            logger.warning(warning)
-        self.recording = bool(settings.record_path)
+        try:
+            self.process.call((CONFIGURE, JudgeSettings(policy=policy, fan_key=fan_key_option())))
+        except JudgeDied as exc:
+            raise exceptions.OptionsError(str(exc)) from None
 
     def running(self) -> None:
         asyncio.get_running_loop().add_reader(self.process.reply_fd, self._read_replies)
@@ -220,52 +187,25 @@ class JudgeLink:
         flow.metadata[_STATE_KEY] = HANDED
         self._send((REQUEST, _request_of(flow)))
 
-    def response(self, flow: http.HTTPFlow) -> asyncio.Future[None] | None:
-        self._end(flow, answered=True)
-        return self._records_written(self._handed_records)  # this call among them, before its answer
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._end(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        """A call that failed (upstream down, client gone) still ends, or it would look in flight forever;
-        it is not recorded, whatever part of an answer it got."""
-        self._end(flow, answered=False)
+        """A call that failed (upstream down, client gone) still ends, or it would look in flight forever."""
+        self._end(flow)
 
-    def _end(self, flow: http.HTTPFlow, answered: bool) -> None:
+    def _end(self, flow: http.HTTPFlow) -> None:
         state = flow.metadata.get(_STATE_KEY)
-        if state == ENDED or self._done:
+        if state in (ENDED, PASSED) or self._done:
             return
         flow.metadata[_STATE_KEY] = ENDED
-        judged = state != PASSED
-        record = answered and self.recording and flow.response is not None and should_record(flow)
-        if not (judged or record):
-            return
         request = None if state == HANDED else _request_of(flow)
         answer = None if flow.response is None else _response_of(flow)
-        self._send((END, flow.id, request, answer, judged, record))
-        if record:
-            self._handed_records += 1
-            self._flush()  # its answer waits for the judge
-
-    def _records_written(self, count: int) -> asyncio.Future[None] | None:
-        """None when the judge has written the first `count` recorded calls, else what resolves then."""
-        if self._written_records >= count or self.failure is not None:
-            return None
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiting.append((count, waiter))
-        return waiter
-
-    def _written(self) -> None:
-        """The judge wrote the next recorded call (it writes them in the order they were handed over)."""
-        self._written_records += 1
-        while self._waiting and self._waiting[0][0] <= self._written_records:
-            _, waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+        self._send((END, flow.id, request, answer))
 
     def done(self) -> None:
         self._done = True  # calls cut off by the stop (their `error` comes later) are not handed over
-        if self._reading:
-            asyncio.get_running_loop().remove_reader(self.process.reply_fd)
-            self._reading = False
+        self._stop_reading()
         if self.process.alive:
             try:
                 self.summary = self.process.call((FINISH,))
@@ -273,20 +213,13 @@ class JudgeLink:
                 self.failure = self.failure or "tmproxy's judge process ended early: its findings are lost"
                 logger.error(self.failure)
         if self.summary is not None:
-            self.summary.traffic.requests += self.sorter.summary().requests
-        self._release_waiters()
+            self.summary.requests += self.sorter.summary().requests
         self.stop()
 
     def stop(self) -> None:
         """Close the pipes and reap the judge: after `done`, or when the proxy never started (the judge
         then sees its pipe close and ends)."""
         self.process.close()
-
-    def _call(self, message: tuple[Any, ...]) -> Any:
-        try:
-            return self.process.call(message)
-        except JudgeDied as exc:
-            raise exceptions.OptionsError(str(exc)) from None
 
     def _send(self, message: tuple[Any, ...]) -> None:
         """Queue the message; the queue goes over within FLUSH_DELAY (one write for many calls)."""
@@ -316,21 +249,17 @@ class JudgeLink:
         except JudgeDied:
             self._judge_died()
 
-    def _judge_died(self) -> None:
+    def _stop_reading(self) -> None:
         if self._reading:
             asyncio.get_running_loop().remove_reader(self.process.reply_fd)
             self._reading = False
+
+    def _judge_died(self) -> None:
+        self._stop_reading()
         if self.failure is None:
             self.failure = "tmproxy's judge process ended unexpectedly: the proxy stopped"
             logger.error(self.failure)
             ctx.master.shutdown()
-        self._release_waiters()
-
-    def _release_waiters(self) -> None:
-        while self._waiting:
-            _, waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
 
 
 def _request_of(flow: http.HTTPFlow) -> RequestSnapshot | Exchange:
@@ -380,34 +309,29 @@ def _close_inherited(keep: set[int]) -> None:
                 os.close(fd)
 
 
-def _judge_messages(replier: _JudgeChannel) -> None:
+def _judge_messages(channel: _JudgeChannel) -> None:
     judge = Judge()
     exchanges: dict[str, Exchange] = {}
-    for message in replier.messages():
+    for message in channel.messages():
         kind = message[0]
         if kind == REQUEST:
             exchange = _exchange(message[1])
             exchanges[exchange.id] = exchange
             _guarded(judge.request, exchange)
         elif kind == END:
-            _, flow_id, request, answer, judged, record = message
+            _, flow_id, request, answer = message
             known = exchanges.pop(flow_id, None)
             exchange = known if known is not None else _exchange(request)
             if answer is not None:
                 _complete(exchange, answer)
-            _guarded(judge.end, exchange, judged, record)
-            if record:
-                replier.send((WRITTEN,))
+            _guarded(judge.end, exchange)
         elif kind == CONFIGURE:
-            try:
-                replier.send((CONFIGURE, (None, judge.configure(message[1]))))
-            except ValueError as exc:
-                replier.send((CONFIGURE, (str(exc), [])))
+            judge.configure(message[1])  # checked by the proxy before it asks
+            channel.reply((CONFIGURE,))
         elif kind == FINISH:
-            replier.send((FINISH, judge.finish()))
-            replier.drain()
+            channel.reply(judge.finish())
             return
-    judge.finish()  # the proxy is gone: close the cassette whole
+    judge.finish()  # the proxy is gone: its last findings are still logged
 
 
 def _exchange(request: RequestSnapshot | Exchange) -> Exchange:
@@ -430,15 +354,11 @@ def _guarded(step: Callable[..., None], *args: Any) -> None:
 
 
 class _JudgeChannel:
-    """The judge's ends of the pipes. Replies are written without blocking and kept while the proxy is
-    not reading (it may be blocked writing to the judge: each waiting on the other would deadlock),
-    and sent as soon as the pipe takes them, so the proxy hears of a write as soon as it is done."""
+    """The judge's ends of the pipes: messages in, in order; a reply out when the proxy waits for one."""
 
     def __init__(self, requests_fd: int, replies_fd: int) -> None:
         self._in, self._out = requests_fd, replies_fd
-        os.set_blocking(replies_fd, False)
         self._received = bytearray()
-        self._unsent = bytearray()
 
     def messages(self) -> Iterator[tuple[Any, ...]]:
         """Each message in order, until the proxy's end of the pipe closes."""
@@ -450,35 +370,14 @@ class _JudgeChannel:
                 message = pickle.loads(self._received[_LENGTH.size : end])
                 del self._received[:end]
                 yield message
-            if self._unsent:
-                readable, writable, _ = select.select([self._in], [self._out], [])
-                self._send_some()
-                if not readable:
-                    continue
             data = os.read(self._in, 1 << 16)
             if not data:
                 return
             self._received += data
 
-    def send(self, message: tuple[Any, ...]) -> None:
-        self._unsent += frame(message)
-        self._send_some()
-
-    def drain(self) -> None:
-        """Everything still unsent, waiting for the proxy to read it (the last reply)."""
-        os.set_blocking(self._out, True)
-        with contextlib.suppress(OSError):
-            _write_all(self._out, bytes(self._unsent))
-        self._unsent.clear()
-
-    def _send_some(self) -> None:
-        try:
-            sent = os.write(self._out, self._unsent)
-        except BlockingIOError:
-            return
-        except OSError:  # the proxy is gone: nobody to tell
-            sent = len(self._unsent)
-        del self._unsent[:sent]
+    def reply(self, message: Any) -> None:
+        with contextlib.suppress(OSError):  # a proxy gone has nobody to tell
+            _write_all(self._out, frame(message))
 
 
 def _pipe() -> tuple[int, int]:

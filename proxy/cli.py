@@ -131,9 +131,9 @@ def proxy_options(func: Callable[..., Any]) -> Callable[..., Any]:
             env="JUDGE_PROCESS",
             default=True,
             show_default=True,
-            help="Under --sid validate or off, judge and record in a second process while mitmproxy "
-            "forwards (a recorded call is still on disk before its answer goes out); "
-            "inject and enforce always judge in the proxy.",
+            help="Under --sid validate or off, when nothing is recorded, judge in a second process "
+            "while mitmproxy forwards (findings are logged a few milliseconds later); inject, enforce "
+            "and recording always judge in the proxy.",
         ),
         option(
             "--fault",
@@ -414,7 +414,7 @@ def serve_proxy(
         faults,
         rewrite_urls=rewrite_urls and mode == "reverse",
         cassette=cassette is not None and plan is not None,
-        judge=start_judge(sid) if judge_process else None,
+        judge=start_judge(sid, recording=plan is not None and plan.record) if judge_process else None,
     )
     try:
         asyncio.run(serve(settings, built.chain, announce_listening, options))
@@ -428,15 +428,16 @@ def serve_proxy(
         raise click.ClickException(built.judge_link.failure)
 
 
-def start_judge(sid: str) -> Any:
-    """The process that judges and records while mitmproxy's loop forwards (addons/judge_process.py),
-    forked here, before mitmproxy starts (one thread, no loop); None under the policies that change
-    calls, which are judged in the proxy."""
+def start_judge(sid: str, recording: bool) -> Any:
+    """The process that judges while mitmproxy's loop forwards (addons/judge_process.py), forked here,
+    before mitmproxy starts (one thread, no loop); None under the policies that change calls, and when
+    recording (a recording carries its call's findings and is on disk before the answer): those are
+    judged in the proxy."""
     from addons.judge_process import JudgeProcess
 
     from .judging import HANDED_OFF_POLICIES
 
-    return JudgeProcess() if sid in HANDED_OFF_POLICIES else None
+    return JudgeProcess() if sid in HANDED_OFF_POLICIES and not recording else None
 
 
 def announce_listening(url: str) -> None:
@@ -445,24 +446,15 @@ def announce_listening(url: str) -> None:
 
 def print_summary(built: Any, cassette: Path | None) -> None:
     """The exit summary of `built`, a TmproxyAddons (addons/chain.py: not imported at start-up)."""
-    traffic, recorded, refused = (
-        built.fan_session.guard.summary(),
-        built.recorder.recorded,
-        built.recorder.refused,
-    )
-    if built.judge_link is not None:
-        judged = built.judge_link.summary
-        if judged is None:
-            traffic = None
-        else:
-            traffic, recorded, refused = judged.traffic, judged.recorded, judged.refused
+    traffic = built.fan_session.guard.summary() if built.judge_link is None else built.judge_link.summary
     lines = traffic.lines() if traffic is not None else ["findings: unknown (the judge process ended early)"]
     if built.fault_answers.injector is not None:
         lines.append(built.fault_answers.injector.summary_line())
     if built.replayer.index is not None:
         lines.append(built.replayer.index.usage().summary_line())
-    if cassette is not None and (recorded or refused):
-        lines.append(f"recorded: {recorded} interactions to {cassette} ({refused} refused)")
+    recorder = built.recorder
+    if cassette is not None and (recorder.recorded or recorder.refused):
+        lines.append(f"recorded: {recorder.recorded} interactions to {cassette} ({recorder.refused} refused)")
     print("summary:")
     for line in lines:
         print(f"  {line}")
