@@ -160,9 +160,20 @@ def _lower_percent(text: str) -> str:
     return re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), text)
 
 
+def utf8_of(text: str) -> bytes:
+    """The bytes a text came from: a header's undecodable bytes come back as they were (surrogateescape);
+    a lone surrogate a JSON escape made (`"\\ud800"`) is kept as UTF-8 would spell it, though no valid
+    UTF-8 does: either way a secret holding one is still remembered, never a reason to fail."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
 def encoded_forms(value: str) -> set[str]:
     """The ways a value can appear in a URL, a form, a JSON string or a YAML single-quoted scalar."""
-    forms = {value, quote(value), quote(value, safe=""), quote_plus(value)}
+    raw = utf8_of(value)
+    forms = {value, quote(raw), quote(raw, safe=""), quote_plus(raw)}
     forms |= {_lower_percent(f) for f in forms}
     forms |= {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
     forms.add(value.replace("'", "''"))
@@ -368,7 +379,7 @@ class SecretMatcher:
                 if owners:
                     continue
                 self._kinds[form] = secret.kind
-                encoded = form.encode("utf-8")
+                encoded = utf8_of(form)
                 self._by_length.setdefault(len(form), {})[form] = encoded
                 self._lengths = None
                 self._filter.add(form)
@@ -607,7 +618,11 @@ def parse_json_body(body: bytes) -> Any:
 
 
 def _dump_json(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape: escaped again, as it came
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 def is_form_body(body: bytes, headers: Headers) -> bool:

@@ -254,3 +254,36 @@ def test_unparseable_bodies_pass_through() -> None:
     assert redacted.request.body == b"\x00\x01{not json"
     assert redacted.response is not None and redacted.response.body == b"{bad"
     assert re.fullmatch(r"[0-9a-f]{32}", redacted.id)
+
+
+LONE_SURROGATE_TOKEN = "\ud800at-1c2d3e4f5a6b7c8d9e0f1a2b3c4d"  # a JSON "\ud800" escape parsed
+UNDECODABLE_TOKEN = "at-\udcff5e6f7a8b9c0d1e2f3a4b5c6d7e8f"  # a header's 0xff byte, decoded as mitmproxy does
+
+
+def test_secrets_no_utf8_can_spell_are_remembered_and_redacted_not_a_failed_append(tmp_path: Path) -> None:
+    path = tmp_path / "odd.yaml"
+    token_answer = json.dumps({"access_token": LONE_SURROGATE_TOKEN, "expires_in": 3600}).encode()
+    echoed = json.dumps({"note": f"seen {LONE_SURROGATE_TOKEN}"}).encode()
+    with CassetteWriter(path) as writer:
+        assert writer.append(_token_exchange_answering(token_answer))
+        assert writer.append(exchange(url=f"{UPSTREAM}/app/v1/echo", response_body=echoed))
+        assert writer.append(
+            exchange(
+                url=f"{UPSTREAM}/app/v1/me",
+                request_headers=[("Authorization", f"Bearer {UNDECODABLE_TOKEN}")],
+            )
+        )
+    data = path.read_bytes()
+    for tail in (LONE_SURROGATE_TOKEN[1:], UNDECODABLE_TOKEN[4:]):
+        assert tail.encode() not in data, "a secret reached the file"
+    assert len(load_cassette(path).exchanges) == 3
+
+
+def _token_exchange_answering(body: bytes) -> Exchange:
+    return exchange(
+        "POST",
+        "https://oauth.ticketmaster.com/oauth/token",
+        [("Content-Type", "application/x-www-form-urlencoded")],
+        b"grant_type=client_credentials&client_id=partner",
+        response_body=body,
+    )
