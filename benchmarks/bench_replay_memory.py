@@ -7,7 +7,9 @@ Each replaying proxy gets every recorded request once (so every interaction is s
 keep-alive connection before its VmHWM is read. The replays are given `--upstream` (the cassette's own
 origin, never contacted); without it, `tmproxy replay` infers the upstream from the cassette's cached
 index (`cli.upstream_of_cassette`), which the replayer then reuses: measured too, as
-`replay_large_inferring`.
+`replay_large_inferring`. `replay_small_served_count` serves as many requests as the large replay from
+the small cassette (its calls in turn, repeats served again): what serving that traffic costs whatever
+the cassette.
 
 Also the replayer's cost per request in process (`play_us`): an index of the large cassette, built as
 the replay builds it, plays every recorded request and turns each hit into the response served now,
@@ -93,6 +95,9 @@ def process_peaks(workdir: Path, count: int, small: int) -> dict[str, Any]:
             "null": (procs.start_null_proxy(live.TM, confdir), []),
             "replay_small": (procs.start_tmproxy("mem-small", ["replay", str(small_path), *upstream], confdir),
                              calls[:small]),
+            "replay_small_served_count": (
+                procs.start_tmproxy("mem-small-busy", ["replay", str(small_path), *upstream], confdir),
+                [calls[i % small] for i in range(count)]),
             "replay_large": (procs.start_tmproxy("mem-large", ["replay", str(large_path), *upstream], confdir),
                              calls),
             "replay_large_inferring": (procs.start_tmproxy("mem-infer", ["replay", str(large_path)], confdir),
