@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import time
+from typing import Any
 
 from mitmproxy import http
+from mitmproxy.net import encoding
 from mitmproxy.net.http import status_codes
 
 from proxy.cassette.format import decode_body
@@ -14,35 +16,48 @@ from proxy.netaddr import url_host
 
 FLOW_EXCHANGE_KEY = "tmproxy.exchange"
 
+Fields = tuple[tuple[bytes, bytes], ...]
+
 
 def _headers_of(message: http.Message) -> Headers:
+    return _headers_of_fields(message.headers.fields)
+
+
+def _headers_of_fields(fields: Fields) -> Headers:
     """The header fields as mitmproxy's `items(multi=True)` gives them, decoded without its per-field calls."""
     return Headers([(k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-                    for k, v in message.headers.fields])  # fmt: skip
+                    for k, v in fields])  # fmt: skip
 
 
-def _decoded(message: http.Message) -> tuple[bytes, Headers]:
+def _decoded(fields: Fields, raw: bytes) -> tuple[bytes, Headers]:
     """The body without Content-Encoding; the header goes only when decoding worked.
 
     What mitmproxy cannot decode (`x-gzip`, stacked codings such as `br, gzip`) goes through the
     cassette's decoder, so that the live rules see the body the recording stores. A body without
     the header (nearly all) is taken as it is: nothing to decode, no header to remove.
     """
-    headers = _headers_of(message)
+    headers = _headers_of_fields(fields)
     if not headers.get_all("content-encoding"):
-        return message.raw_content or b"", headers
+        return raw, headers
+    coding = http.Headers(fields).get("content-encoding", "")  # as `get_content` reads it
     try:
-        content = message.get_content(strict=True)
+        content = encoding.decode(raw, coding)
+        if isinstance(content, str):  # a text codec named as a content coding
+            raise ValueError(coding)
     except ValueError:
-        return decode_body(message.raw_content or b"", headers)
+        return decode_body(raw, headers)
     headers.remove("content-encoding")
     return content or b"", headers
 
 
 def request_of(flow: http.HTTPFlow) -> Request:
-    body, headers = _decoded(flow.request)
-    request = Request(method=flow.request.method, url=flow.request.url, headers=headers, body=body)
-    path = path_of(flow.request.path)
+    return _request_of(flow.request)
+
+
+def _request_of(message: http.Request) -> Request:
+    body, headers = _decoded(message.headers.fields, message.raw_content or b"")
+    request = Request(method=message.method, url=message.url, headers=headers, body=body)
+    path = path_of(message.path)
     return request if path is None else request.knowing_path(path)
 
 
@@ -56,14 +71,19 @@ def path_of(target: str) -> str | None:
 
 
 def response_of(flow: http.HTTPFlow) -> Response | None:
-    if flow.response is None:
-        return None
-    body, headers = _decoded(flow.response)
-    return Response(status=flow.response.status_code, headers=headers, body=body, reason=flow.response.reason)
+    return None if flow.response is None else _response_of(flow.response)
+
+
+def _response_of(message: http.Response) -> Response:
+    body, headers = _decoded(message.headers.fields, message.raw_content or b"")
+    return Response(status=message.status_code, headers=headers, body=body, reason=message.reason)
 
 
 def client_of(flow: http.HTTPFlow) -> str:
-    peer = flow.client_conn.peername
+    return _client(flow.client_conn.peername)
+
+
+def _client(peer: Any) -> str:
     if not peer:
         return ""
     return f"{url_host(str(peer[0]))}:{peer[1]}"
@@ -76,16 +96,53 @@ def exchange_of(flow: http.HTTPFlow) -> Exchange:
     """
     exchange = flow.metadata.get(FLOW_EXCHANGE_KEY)
     if not isinstance(exchange, Exchange):
-        exchange = Exchange(
-            request=request_of(flow),
-            started_at=flow.request.timestamp_start,
-            client=client_of(flow),
-            id=flow.id,
-        )
+        exchange = _exchange(flow.request, client_of(flow), flow.id)
         flow.metadata[FLOW_EXCHANGE_KEY] = exchange
     if flow.response is not None and exchange.response is None:
-        exchange.response = response_of(flow)
-        exchange.ended_at = flow.response.timestamp_end or flow.response.timestamp_start
+        _complete(exchange, flow.response)
+    return exchange
+
+
+def _exchange(request: http.Request, client: str, flow_id: str) -> Exchange:
+    return Exchange(
+        request=_request_of(request), started_at=request.timestamp_start, client=client, id=flow_id
+    )
+
+
+def _complete(exchange: Exchange, response: http.Response) -> None:
+    exchange.response = _response_of(response)
+    exchange.ended_at = response.timestamp_end or response.timestamp_start
+
+
+RequestSnapshot = tuple[tuple[Any, ...], Any, str]
+"""A request as mitmproxy holds it (its data's fields), the client's address and the flow's id: a few
+attribute reads to take, plain values to hand to another process (addons/judge_process.py), where
+`exchange_of_snapshot` makes the request again and converts it as `exchange_of` does."""
+ResponseSnapshot = tuple[Any, ...]
+"""A response as mitmproxy holds it (its data's fields)."""
+
+
+def request_snapshot(flow: http.HTTPFlow) -> RequestSnapshot:
+    data = flow.request.data
+    fields = (data.host, data.port, data.method, data.scheme, data.authority, data.path, data.http_version,
+              data.headers.fields, data.content, None, data.timestamp_start, data.timestamp_end)  # fmt: skip
+    return fields, flow.client_conn.peername, flow.id
+
+
+def response_snapshot(response: http.Response) -> ResponseSnapshot:
+    data = response.data
+    return (data.http_version, data.status_code, data.reason, data.headers.fields, data.content, None,
+            data.timestamp_start, data.timestamp_end)  # fmt: skip
+
+
+def exchange_of_snapshot(snapshot: RequestSnapshot) -> Exchange:
+    fields, peer, flow_id = snapshot
+    return _exchange(http.Request(*fields), _client(peer), flow_id)
+
+
+def complete(exchange: Exchange, snapshot: ResponseSnapshot) -> Exchange:
+    """The exchange with its response, from a snapshot."""
+    _complete(exchange, http.Response(*snapshot))
     return exchange
 
 

@@ -32,38 +32,12 @@ class FanSession:
         self.guard = FanSessionGuard()
 
     def load(self, loader: Any) -> None:
-        loader.add_option(
-            "tm_sid",
-            str,
-            SidPolicy.VALIDATE.value,
-            f"{SESSION_HEADER} policy on Partner API cart calls: inject, validate, enforce or off.",
-            choices=[p.value for p in SidPolicy],
-        )
-        loader.add_option(
-            "tm_fan_key",
-            str,
-            "",
-            "How to tell fans behind one address apart when a call carries no bearer token: "
-            "header:NAME or cookie:NAME (empty: by client address).",
-        )
+        add_fan_session_options(loader)
 
     def configure(self, updated: set[str]) -> None:
         if "tm_fan_key" in updated:
-            try:
-                spec = FanKeySpec.parse(ctx.options.tm_fan_key) if ctx.options.tm_fan_key else None
-            except FanKeySpecError as exc:
-                raise exceptions.OptionsError(f"tm_fan_key: {exc}") from None
-            self.guard.set_fan_key(spec)
-        if "tm_sid" not in updated:
-            return
-        try:
-            policy = SidPolicy(ctx.options.tm_sid)
-        except ValueError:
-            choices = ", ".join(p.value for p in SidPolicy)
-            raise exceptions.OptionsError(
-                f"tm_sid must be one of {choices}, not {ctx.options.tm_sid!r}"
-            ) from None
-        if policy is not self.guard.policy:
+            self.guard.set_fan_key(fan_key_option())
+        if "tm_sid" in updated and (policy := sid_policy_option()) is not self.guard.policy:
             self.guard.set_policy(policy)
 
     def request(self, flow: http.HTTPFlow) -> None:
@@ -107,6 +81,40 @@ class FanSession:
     def done(self) -> None:
         for finding in self.guard.finish():
             logger.warning(finding.summary_line())
+
+
+def add_fan_session_options(loader: Any) -> None:
+    loader.add_option(
+        "tm_sid",
+        str,
+        SidPolicy.VALIDATE.value,
+        f"{SESSION_HEADER} policy on Partner API cart calls: inject, validate, enforce or off.",
+        choices=[p.value for p in SidPolicy],
+    )
+    loader.add_option(
+        "tm_fan_key",
+        str,
+        "",
+        "How to tell fans behind one address apart when a call carries no bearer token: "
+        "header:NAME or cookie:NAME (empty: by client address).",
+    )
+
+
+def sid_policy_option() -> SidPolicy:
+    try:
+        return SidPolicy(ctx.options.tm_sid)
+    except ValueError:
+        choices = ", ".join(p.value for p in SidPolicy)
+        raise exceptions.OptionsError(
+            f"tm_sid must be one of {choices}, not {ctx.options.tm_sid!r}"
+        ) from None
+
+
+def fan_key_option() -> FanKeySpec | None:
+    try:
+        return FanKeySpec.parse(ctx.options.tm_fan_key) if ctx.options.tm_fan_key else None
+    except FanKeySpecError as exc:
+        raise exceptions.OptionsError(f"tm_fan_key: {exc}") from None
 
 
 def report(flow: http.HTTPFlow, findings: Sequence[Finding]) -> None:

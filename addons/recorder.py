@@ -17,8 +17,8 @@ from addons.convert import exchange_of
 from addons.fan_session import BLOCKED_KEY, FINDINGS_KEY
 from addons.redaction_options import REDACTION_OPTIONS, add_redaction_options, redaction_rules
 from addons.replayer import MISSED_KEY, REPLAYED_KEY
-from proxy.cassette import CassetteError, CassetteWriter, Redactor, SecretLeakError
-from proxy.recording import rebase_exchange
+from proxy.cassette import CassetteWriter
+from proxy.recording import close_recording, open_recording, record_exchange
 
 logger = logging.getLogger(__name__)
 
@@ -28,54 +28,38 @@ class Recorder:
         self.writer: CassetteWriter | None = None
         self.recorded = 0
         self.refused = 0
+        self.record_as = ""
 
     def load(self, loader: Any) -> None:
-        loader.add_option("tm_record", str, "", "Cassette to append interactions to (empty: no recording).")
-        loader.add_option(
-            "tm_record_as",
-            str,
-            "",
-            "Record URLs at this origin instead of the upstream's, e.g. https://app.ticketmaster.com "
-            "for traffic from the sandbox.",
-        )
-        add_redaction_options(loader)
+        add_recording_options(loader)
 
     def configure(self, updated: set[str]) -> None:
+        if "tm_record_as" in updated:
+            self.record_as = ctx.options.tm_record_as  # read once: an option read copies its value
         if not updated & {"tm_record", *REDACTION_OPTIONS}:
             return
         self._close()
         if not ctx.options.tm_record:
             return
         try:
-            self.writer = CassetteWriter(
-                ctx.options.tm_record,
-                metadata={"recorded_by": "tmproxy"},
-                redactor=Redactor(redaction_rules()),
-            )
-        except CassetteError as exc:
+            self.writer = open_recording(ctx.options.tm_record, redaction_rules())
+        except ValueError as exc:
             raise exceptions.OptionsError(f"tm_record: {exc}") from None
-        except OSError as exc:
-            raise exceptions.OptionsError(
-                f"tm_record: {ctx.options.tm_record}: {exc.strerror or exc}"
-            ) from None
         for warning in self.writer.warnings:
             logger.warning(warning)
 
     def response(self, flow: http.HTTPFlow) -> None:
-        if self.writer is None or any(flow.metadata.get(k) for k in (REPLAYED_KEY, MISSED_KEY, BLOCKED_KEY)):
+        if self.writer is None or not should_record(flow):
             return
         exchange = exchange_of(flow)
-        if ctx.options.tm_record_as:
-            exchange = rebase_exchange(exchange, ctx.options.tm_record_as)
-        try:
-            if self.writer.append(exchange, flow.metadata.get(FINDINGS_KEY, ())):
-                self.recorded += 1
-        except SecretLeakError as exc:
+        if exchange.response is None:
+            return
+        refusal = record_exchange(self.writer, exchange, flow.metadata.get(FINDINGS_KEY, ()), self.record_as)
+        if refusal is None:
+            self.recorded += 1
+        else:
             self.refused += 1
-            logger.error(str(exc))
-        except OSError as exc:
-            self.refused += 1
-            logger.error(f"could not record {flow.request.path} to {self.writer.path}: {exc}")
+            logger.error(refusal)
 
     def done(self) -> None:
         self._close()
@@ -83,10 +67,25 @@ class Recorder:
     def _close(self) -> None:
         if self.writer is not None:
             writer, self.writer = self.writer, None
-            try:
-                writer.close()
-            except OSError as exc:
-                logger.error(f"could not flush {writer.path} to disk: {exc}")
+            close_recording(writer)
+
+
+def add_recording_options(loader: Any) -> None:
+    loader.add_option("tm_record", str, "", "Cassette to append interactions to (empty: no recording).")
+    loader.add_option(
+        "tm_record_as",
+        str,
+        "",
+        "Record URLs at this origin instead of the upstream's, e.g. https://app.ticketmaster.com "
+        "for traffic from the sandbox.",
+    )
+    add_redaction_options(loader)
+
+
+def should_record(flow: http.HTTPFlow) -> bool:
+    """Whether the flow's answer came from upstream: the proxy's own (replayed, a replay miss, an
+    enforce block) are never recorded."""
+    return not any(flow.metadata.get(k) for k in (REPLAYED_KEY, MISSED_KEY, BLOCKED_KEY))
 
 
 addons = [Recorder()]

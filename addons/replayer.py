@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from mitmproxy import ctx, exceptions, http
@@ -20,6 +21,7 @@ from addons.convert import exchange_of, make_response
 from addons.redaction_options import REDACTION_OPTIONS, add_redaction_options, redaction_rules
 from proxy.cassette import CassetteError
 from proxy.cassette_cache import replay_index
+from proxy.exchange import Exchange
 from proxy.recording import OnMiss, miss_response, recorded_latency, replayed_response
 from proxy.replay import EXHAUST, REPEAT_LAST, ReplayIndex
 
@@ -32,6 +34,8 @@ MISSED_KEY = "tmproxy.replay_miss"
 class Replayer:
     def __init__(self) -> None:
         self.index: ReplayIndex | None = None
+        self.latency_recorded = False
+        self.on_miss = OnMiss.ERROR
 
     def load(self, loader: Any) -> None:
         loader.add_option("tm_replay", str, "", "Cassette to serve responses from (empty: no replay).")
@@ -59,6 +63,9 @@ class Replayer:
         add_redaction_options(loader)
 
     def configure(self, updated: set[str]) -> None:
+        # read once: an option read copies its value, and these are asked on every request
+        self.latency_recorded = ctx.options.tm_latency == "recorded"
+        self.on_miss = OnMiss(ctx.options.tm_on_miss)
         if not updated & {"tm_replay", "tm_repeat", *REDACTION_OPTIONS}:
             return
         if not ctx.options.tm_replay:
@@ -71,19 +78,29 @@ class Replayer:
             raise exceptions.OptionsError(f"tm_replay: {exc}") from None
         logger.info(f"replaying {len(self.index)} interactions from {ctx.options.tm_replay}")
 
-    async def request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        """Serve the recording at once, or hand mitmproxy a wait for its recorded duration first."""
         if self.index is None or flow.response is not None:
-            return
+            return None
         result = self.index.play(exchange_of(flow).request)
         if result.exchange is not None:
-            if ctx.options.tm_latency == "recorded":
-                await asyncio.sleep(recorded_latency(result.exchange))
-            flow.response = make_response(replayed_response(result.exchange, time.time()))
-            flow.metadata[REPLAYED_KEY] = result.exchange.id
-        elif ctx.options.tm_on_miss == OnMiss.ERROR and result.near_miss is not None:
+            if self.latency_recorded:
+                return self._serve_later(flow, result.exchange)
+            serve(flow, result.exchange)
+        elif self.on_miss is OnMiss.ERROR and result.near_miss is not None:
             logger.warning(result.near_miss.summary_line())
             flow.response = make_response(miss_response(result.near_miss))
             flow.metadata[MISSED_KEY] = True
+        return None
+
+    async def _serve_later(self, flow: http.HTTPFlow, recorded: Exchange) -> None:
+        await asyncio.sleep(recorded_latency(recorded))
+        serve(flow, recorded)
+
+
+def serve(flow: http.HTTPFlow, recorded: Exchange) -> None:
+    flow.response = make_response(replayed_response(recorded, time.time()))
+    flow.metadata[REPLAYED_KEY] = recorded.id
 
 
 addons = [Replayer()]

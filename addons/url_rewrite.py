@@ -107,11 +107,19 @@ class UrlRewrite:
             del self._known[key]
 
 
+_TELLING: dict[tuple[str, ...], frozenset[bytes]] = {}
+"""The raw header names that may carry something to move, by the URL headers asked for (two sets)."""
+
+
 def may_move(message: http.Message, url_headers: tuple[str, ...], source: Origin) -> bool:
     """Whether `proxy.urlrewrite` could find anything at `source` to move, told from the raw message
     without converting it: no URL header, and a body that is not UTF-8, or is ASCII naming neither the
     host nor a \\u escape, leave nothing to move (most answers: static files, JSON without URLs)."""
-    telling = {name.lower().encode() for name in url_headers} | {b"content-encoding"}
+    telling = _TELLING.get(url_headers)
+    if telling is None:
+        telling = _TELLING[url_headers] = frozenset(
+            {name.lower().encode() for name in url_headers} | {b"content-encoding"}
+        )
     if any(name.lower() in telling for name, _ in message.headers.fields):
         return True
     body = message.raw_content

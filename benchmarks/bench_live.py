@@ -276,11 +276,20 @@ class Proc:
     exit_code: int | None = None
 
     def cpu_seconds(self) -> float | None:
+        return _cpu_seconds(self.popen.pid)
+
+    def helper_pids(self) -> list[int]:
+        """The processes this one started (tmproxy's judge: addons/judge_process.py)."""
         try:
-            fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            text = Path(f"/proc/{self.popen.pid}/task/{self.popen.pid}/children").read_text()
         except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            return []
+        return [int(pid) for pid in text.split()]
+
+    def helpers_cpu_seconds(self) -> float | None:
+        """The CPU time of the processes this one started; None when it started none."""
+        times = [t for pid in self.helper_pids() if (t := _cpu_seconds(pid)) is not None]
+        return sum(times) if times else None
 
     def peak_rss_mb(self) -> float | None:
         """VmHWM: the most resident memory the process ever had."""
@@ -311,6 +320,15 @@ class Proc:
 
     def errors(self) -> str:
         return self.stderr.read_text(errors="replace") if self.stderr.exists() else ""
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of a process (its threads included, its children not)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Processes(contextlib.ExitStack):
@@ -411,7 +429,11 @@ class Processes(contextlib.ExitStack):
             "--confdir",
             str(confdir),
         ]
-        return self.start_announcing(name, argv, self.cores.proxy, {"PYTHONPATH": str(root)})
+        proc = self.start_announcing(name, argv, self.cores.proxy, {"PYTHONPATH": str(root)})
+        if self.cores.load is not None:
+            for pid in proc.helper_pids():  # the judge runs beside the load: the proxy keeps its core
+                os.sched_setaffinity(pid, self.cores.load)
+        return proc
 
     def start_null_proxy(self, upstream: str, confdir: Path) -> Proc:
         argv = [sys.executable, str(Path(__file__)), "null-proxy", upstream, str(confdir)]
@@ -484,6 +506,7 @@ class LoadResult:
     non_2xx: int = 0
     errors: int = 0
     cpu_ms_per_request: float | None = None  # the proxy's CPU time (user + system) per request
+    helper_cpu_ms_per_request: float | None = None  # the same of the processes it started (the judge)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -494,15 +517,19 @@ class LoadResult:
     def combined(cls, results: Sequence[LoadResult]) -> LoadResult:
         """Several runs as one: their requests over their seconds, the CPU cost weighted by requests."""
         requests = sum(r.requests for r in results)
-        costs = [(r.cpu_ms_per_request, r.requests) for r in results if r.cpu_ms_per_request is not None]
-        cpu = sum(c * n for c, n in costs) / sum(n for _, n in costs) if costs and requests else None
+
+        def weighted(costs: list[tuple[float | None, int]]) -> float | None:
+            known = [(c, n) for c, n in costs if c is not None]
+            return sum(c * n for c, n in known) / sum(n for _, n in known) if known and requests else None
+
         return cls(
             results[0].tool,
             requests,
             sum(r.seconds for r in results),
             sum(r.non_2xx for r in results),
             sum(r.errors for r in results),
-            cpu,
+            weighted([(r.cpu_ms_per_request, r.requests) for r in results]),
+            weighted([(r.helper_cpu_ms_per_request, r.requests) for r in results]),
             {"slices": len(results)},
         )
 
@@ -535,14 +562,22 @@ class Load:
     ) -> LoadResult:
         """Load `url` for `seconds` with the calls in turn, from the `start`-th; `proc`'s CPU is measured."""
         calls_file = self._calls_file(calls)
-        cpu_before = proc.cpu_seconds() if proc else None
+        before = (proc.cpu_seconds(), proc.helpers_cpu_seconds()) if proc else (None, None)
         if self.wrk:
             result = self._run_wrk(url, calls_file, seconds, start)
         else:
             result = self._run_python(url, calls_file, seconds, start)
-        cpu_after = proc.cpu_seconds() if proc else None
-        if cpu_before is not None and cpu_after is not None and result.requests:
-            result.cpu_ms_per_request = (cpu_after - cpu_before) * 1000 / result.requests
+        after = (proc.cpu_seconds(), proc.helpers_cpu_seconds()) if proc else (None, None)
+
+        def per_request(first: float | None, last: float | None) -> float | None:
+            return (
+                None
+                if first is None or last is None or not result.requests
+                else (last - first) * 1000 / result.requests
+            )
+
+        result.cpu_ms_per_request = per_request(before[0], after[0])
+        result.helper_cpu_ms_per_request = per_request(before[1], after[1])
         return result
 
     def _run_wrk(self, url: str, calls_file: Path, seconds: float, start: int) -> LoadResult:

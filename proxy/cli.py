@@ -127,6 +127,15 @@ def proxy_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "point at the proxy, so the app keeps coming through it.",
         ),
         option(
+            "--judge-process/--judge-in-proxy",
+            env="JUDGE_PROCESS",
+            default=True,
+            show_default=True,
+            help="Under --sid validate or off, judge and record in a second process while mitmproxy "
+            "forwards (a recorded call is still on disk before its answer goes out); "
+            "inject and enforce always judge in the proxy.",
+        ),
+        option(
             "--fault",
             "faults",
             env="FAULT",
@@ -366,6 +375,7 @@ def serve_proxy(
     upstream_timeout: float,
     allow_remote: bool,
     rewrite_urls: bool,
+    judge_process: bool,
     verbose: bool,
     faults: tuple[str, ...] = (),
     fault_seed: int | None = None,
@@ -404,12 +414,29 @@ def serve_proxy(
         faults,
         rewrite_urls=rewrite_urls and mode == "reverse",
         cassette=cassette is not None and plan is not None,
+        judge=start_judge(sid) if judge_process else None,
     )
     try:
         asyncio.run(serve(settings, built.chain, announce_listening, options))
     except ProxyStartError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        if built.judge_link is not None:
+            built.judge_link.stop()
     print_summary(built, cassette)
+    if built.judge_link is not None and built.judge_link.failure is not None:
+        raise click.ClickException(built.judge_link.failure)
+
+
+def start_judge(sid: str) -> Any:
+    """The process that judges and records while mitmproxy's loop forwards (addons/judge_process.py),
+    forked here, before mitmproxy starts (one thread, no loop); None under the policies that change
+    calls, which are judged in the proxy."""
+    from addons.judge_process import JudgeProcess
+
+    from .judging import HANDED_OFF_POLICIES
+
+    return JudgeProcess() if sid in HANDED_OFF_POLICIES else None
 
 
 def announce_listening(url: str) -> None:
@@ -418,14 +445,24 @@ def announce_listening(url: str) -> None:
 
 def print_summary(built: Any, cassette: Path | None) -> None:
     """The exit summary of `built`, a TmproxyAddons (addons/chain.py: not imported at start-up)."""
-    lines = built.fan_session.guard.summary().lines()
+    traffic, recorded, refused = (
+        built.fan_session.guard.summary(),
+        built.recorder.recorded,
+        built.recorder.refused,
+    )
+    if built.judge_link is not None:
+        judged = built.judge_link.summary
+        if judged is None:
+            traffic = None
+        else:
+            traffic, recorded, refused = judged.traffic, judged.recorded, judged.refused
+    lines = traffic.lines() if traffic is not None else ["findings: unknown (the judge process ended early)"]
     if built.fault_answers.injector is not None:
         lines.append(built.fault_answers.injector.summary_line())
     if built.replayer.index is not None:
         lines.append(built.replayer.index.usage().summary_line())
-    recorder = built.recorder
-    if cassette is not None and (recorder.recorded or recorder.refused):
-        lines.append(f"recorded: {recorder.recorded} interactions to {cassette} ({recorder.refused} refused)")
+    if cassette is not None and (recorded or refused):
+        lines.append(f"recorded: {recorded} interactions to {cassette} ({refused} refused)")
     print("summary:")
     for line in lines:
         print(f"  {line}")

@@ -121,6 +121,7 @@ SETTINGS: dict[str, Setting] = {
     "confdir": Setting(_text, _proxies("confdir")),
     "allow_remote": Setting(_flag, (*_proxies("allow_remote"), ("sandbox", "allow_remote"))),
     "rewrite_urls": Setting(_flag, _proxies("rewrite_urls")),
+    "judge_process": Setting(_flag, _proxies("judge_process")),
     "faults": Setting(_faults, _proxies("faults")),
     "fault_seed": Setting(_number(0, integer=True), _proxies("fault_seed")),
     "record.mode": Setting(_choice("once", "new_episodes", "all", "none"), (("record", "record_mode"),)),

@@ -105,31 +105,52 @@ def _dispatcher(hook: str, handlers: list[Callable[..., Any]]) -> Callable[..., 
                 handler(*args)
 
         return load
-    if any(inspect.iscoroutinefunction(handler) for handler in handlers):
 
-        async def dispatch_async(*args: Any) -> None:
-            for handler in handlers:
-                try:
-                    result = handler(*args)
-                    if inspect.isawaitable(result):
-                        await result
-                except _PASSED_ON:
-                    raise
-                except Exception as exc:
-                    _log_addon_error(hook, handler, exc)
-
-        return dispatch_async
-
-    def dispatch(*args: Any) -> None:
-        for handler in handlers:
-            try:
-                handler(*args)
-            except _PASSED_ON:
-                raise
-            except Exception as exc:
-                _log_addon_error(hook, handler, exc)
+    def dispatch(*args: Any) -> Any:
+        """Call the members in order; a member that hands back an awaitable (an async hook, or a sync one
+        that must wait this time) makes the rest a coroutine, which mitmproxy awaits. Most events
+        wait for nothing, and cost no coroutine."""
+        for position, handler in enumerate(handlers):
+            result = _guarded_call(hook, handler, args)
+            if result is not None and inspect.isawaitable(result):
+                return _dispatch_rest(hook, handler, result, handlers[position + 1 :], args)
+        return None
 
     return dispatch
+
+
+async def _dispatch_rest(
+    hook: str,
+    waiting: Callable[..., Any],
+    pending: Any,
+    handlers: list[Callable[..., Any]],
+    args: tuple[Any, ...],
+) -> None:
+    while True:
+        try:
+            await pending
+        except _PASSED_ON:
+            raise
+        except Exception as exc:
+            _log_addon_error(hook, waiting, exc)
+        for position, handler in enumerate(handlers):
+            result = _guarded_call(hook, handler, args)
+            if result is not None and inspect.isawaitable(result):
+                waiting, pending, handlers = handler, result, handlers[position + 1 :]
+                break
+        else:
+            return
+
+
+def _guarded_call(hook: str, handler: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """As mitmproxy calls an addon: its exception is logged and the next one runs."""
+    try:
+        return handler(*args)
+    except _PASSED_ON:
+        raise
+    except Exception as exc:
+        _log_addon_error(hook, handler, exc)
+        return None
 
 
 def _log_addon_error(hook: str, handler: Callable[..., Any], exc: Exception) -> None:

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit, urlunsplit
 
+from .cassette import CassetteError, CassetteWriter, RedactionRules, Redactor, SecretLeakError
 from .exchange import Exchange, Headers, Response
+from .findings import Finding
 from .replay import NearMissReport, shift_response_session
 from .ticketmaster import top_picks_event
 from .urlrewrite import Origin, rewrite_request, rewrite_response
+
+logger = logging.getLogger(__name__)
 
 
 class RecordMode(enum.StrEnum):
@@ -83,6 +88,41 @@ def rebase_exchange(exchange: Exchange, origin: str) -> Exchange:
         if response is not None:
             response = rewrite_response(response, source, target)
     return replace(exchange, request=request, response=response)
+
+
+def open_recording(path: str, rules: RedactionRules) -> CassetteWriter:
+    """The writer a proxy records through. Raises ValueError saying why the cassette cannot be used."""
+    try:
+        return CassetteWriter(path, metadata={"recorded_by": "tmproxy"}, redactor=Redactor(rules))
+    except CassetteError as exc:
+        raise ValueError(str(exc)) from None
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from None
+
+
+def close_recording(writer: CassetteWriter) -> None:
+    """Flush and close; a failure is logged (the proxy is stopping, there is nobody else to tell)."""
+    try:
+        writer.close()
+    except OSError as exc:
+        logger.error(f"could not flush {writer.path} to disk: {exc}")
+
+
+def record_exchange(
+    writer: CassetteWriter, exchange: Exchange, findings: Iterable[Finding], record_as: str = ""
+) -> str | None:
+    """Append one finished exchange (at `record_as`'s origin if given); why it was refused, or None.
+
+    A refusal (the canary found a secret, the disk failed) writes nothing and is the caller's to report."""
+    if record_as:
+        exchange = rebase_exchange(exchange, record_as)
+    try:
+        writer.append(exchange, findings)
+    except SecretLeakError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"could not record {exchange.request.path} to {writer.path}: {exc}"
+    return None
 
 
 def origin_of(url: str) -> str:

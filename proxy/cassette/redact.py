@@ -175,25 +175,29 @@ _FLOAT_TEXT = re.compile(r"-?(?:\d+\.\d+(?:e[+-]\d+)?|\d+e[+-]\d+|inf|nan)")
 class _GramTier:
     """Forms at least `size + stride - 1` long, told absent from a text without searching each one.
 
-    A form occurring in a text covers a text position that is a multiple of `stride`, at one of its
-    first `stride` offsets; so each form is known by the `stride` grams of `size` characters starting
-    there, and a text by its grams at the multiples of `stride`. No common gram: none of the forms
-    occurs. The grams live in one set (and how many forms have each, to forget them), so adding or
-    forgetting a form touches `stride` entries and a test is one probe per text gram, whatever the
-    number of forms; a set, more compact than a dict, misses the CPU cache less once it is large.
+    A form can only occur inside a run of characters that forms have (their alphabet) at least
+    `min_length` long; such runs are found in C (`bytes.translate` marks the text, `bytes.find` looks
+    for `min_length` marks in a row), and in typical text (JSON, headers, URLs) there are few or none.
+    A form occurring in a run covers a position of the run that is a multiple of `stride` from its
+    start, at one of its first `stride` offsets; so each form is known by the `stride` grams of `size`
+    characters starting there, and a run by its grams at those positions. No common gram: none of the
+    forms occurs. The grams live in one dict (with how many forms have each, to forget them), so adding
+    or forgetting a form touches `stride` entries, and the probes are few whatever the number of forms:
+    the dict, megabytes once thousands of forms are known, stays out of the CPU cache of most appends.
     While it holds up to `FEW` forms, `_FormFilter` searches them one by one instead.
     """
 
-    FEW = 16
+    FEW = 6  # searching 6 forms one by one costs what marking the text for runs does (3 µs in 4 KB)
 
-    __slots__ = ("size", "stride", "forms", "grams", "_owners")
+    __slots__ = ("size", "stride", "forms", "grams", "_codes", "_marks")
 
     def __init__(self, size: int, stride: int) -> None:
         self.size = size
         self.stride = stride
         self.forms: dict[Any, None] = {}
-        self.grams: set[Any] = set()
-        self._owners: dict[Any, int] = {}  # gram -> how many forms have it
+        self.grams: dict[Any, int] = {}  # gram -> how many forms have it
+        self._codes: dict[int, int] = {}  # ASCII character or byte -> how many forms have it
+        self._marks: bytes | None = None  # translation table: 1 for those codes, 0 for others; None: stale
 
     @property
     def min_length(self) -> int:
@@ -201,27 +205,71 @@ class _GramTier:
 
     def add(self, form: Any) -> None:
         self.forms[form] = None
-        owners = self._owners
+        grams = self.grams
         for i in range(self.stride):
             gram = form[i : i + self.size]
-            owners[gram] = owners.get(gram, 0) + 1
-            self.grams.add(gram)
+            grams[gram] = grams.get(gram, 0) + 1
+        codes = self._codes
+        for code in _alphabet(form):
+            if code not in codes:
+                codes[code] = 0
+                self._marks = None
+            codes[code] += 1
 
     def remove(self, form: Any) -> None:
         del self.forms[form]
-        owners = self._owners
+        grams = self.grams
         for i in range(self.stride):
             gram = form[i : i + self.size]
-            if owners[gram] == 1:
-                del owners[gram]
-                self.grams.discard(gram)
+            if grams[gram] == 1:
+                del grams[gram]
             else:
-                owners[gram] -= 1
+                grams[gram] -= 1
+        codes = self._codes
+        for code in _alphabet(form):
+            if codes[code] == 1:
+                del codes[code]
+                self._marks = None
+            else:
+                codes[code] -= 1
 
-    def grams_shared(self, text: Any) -> bool:
-        """Whether `text` has a gram of a form at a multiple of `stride`: False when no form occurs."""
-        size = self.size
-        return not self.grams.isdisjoint({text[i : i + size] for i in range(0, len(text), self.stride)})
+    def _runs(self, data: bytes) -> Iterator[tuple[int, int]]:
+        """Start and end of each run of `data` at least `min_length` long whose every byte some form has."""
+        if self._marks is None:
+            self._marks = bytes(int(code in self._codes) for code in range(256))
+        marked = data.translate(self._marks)
+        enough = b"\x01" * self.min_length
+        start = marked.find(enough)
+        while start >= 0:  # the first `enough` after a 0 starts a run
+            end = marked.find(b"\x00", start + len(enough))
+            end = len(marked) if end < 0 else end
+            yield start, end
+            start = marked.find(enough, end)
+
+    def grams_shared(self, text: Any, data: bytes | None) -> bool:
+        """Whether `text` may hold a form: False when none occurs.
+
+        `data`: `text` as bytes with the same positions (the text if bytes, an ASCII str encoded), or
+        None (a str beyond ASCII), then every position of the text is a run's.
+        """
+        size, stride = self.size, self.stride
+        if data is None:
+            grams = {text[i : i + size] for i in range(0, len(text), stride)}
+        else:
+            grams = {text[i : i + size] for start, end in self._runs(data) for i in range(start, end, stride)}
+        return not self.grams.keys().isdisjoint(grams)
+
+
+def _alphabet(form: str | bytes) -> set[int]:
+    """The characters of a form that an ASCII text can hold, or its bytes (see `_GramTier._runs`)."""
+    return set(form.encode("ascii", "ignore") if isinstance(form, str) else form)
+
+
+def _bytes_at_same_positions(text: str | bytes) -> bytes | None:
+    """The text as bytes whose positions are its own (a bytes text, an ASCII str), else None."""
+    if isinstance(text, str):
+        return text.encode("ascii") if text.isascii() else None
+    return text
 
 
 class _FormFilter:
@@ -271,8 +319,11 @@ class _FormFilter:
         for form in self._searched if self._searched is not None else self._regroup():
             if form in text:
                 return True
+        if not self._by_grams:
+            return False
+        data = _bytes_at_same_positions(text)
         for tier in self._by_grams:  # noqa: SIM110 - any() and a generator cost more than these few tests
-            if tier.grams_shared(text):
+            if tier.grams_shared(text, data):
                 return True
         return False
 
@@ -288,7 +339,7 @@ class SecretMatcher:
 
     def __init__(self, secrets: Iterable[Secret] = (), min_length: int = MIN_SECRET_LENGTH) -> None:
         self.min_length = min_length
-        self.values: set[str] = set()
+        self.values: dict[str, tuple[str, ...]] = {}  # value -> its forms (`encoded_forms`)
         self._float_like = 0  # values that could be `str()` of a float, whatever JSON spelled it
         self._kinds: dict[str, str] = {}
         self._owners: dict[str, int] = {}  # form -> how many known values have it
@@ -309,9 +360,9 @@ class SecretMatcher:
             value = secret.value
             if value in self.values or not looks_secret(value, self.min_length):
                 continue
-            self.values.add(value)
+            forms = self.values[value] = tuple(encoded_forms(value))
             self._float_like += bool(_FLOAT_TEXT.fullmatch(value))
-            for form in encoded_forms(value):
+            for form in forms:
                 owners = self._owners.get(form, 0)
                 self._owners[form] = owners + 1
                 if owners:
@@ -326,11 +377,11 @@ class SecretMatcher:
 
     def forget(self, value: str) -> None:
         """Stop looking for a value (and the forms no other known value shares)."""
-        if value not in self.values:
+        forms = self.values.pop(value, None)
+        if forms is None:
             return
-        self.values.discard(value)
         self._float_like -= bool(_FLOAT_TEXT.fullmatch(value))
-        for form in encoded_forms(value):
+        for form in forms:
             owners = self._owners.pop(form) - 1
             if owners:
                 self._owners[form] = owners

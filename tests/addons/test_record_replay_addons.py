@@ -9,6 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mitmproxy import http
+from mitmproxy.proxy.layers.http import HttpRequestHook
 from mitmproxy.test import taddons, tflow, tutils
 
 from addons.convert import header_fields, make_response
@@ -77,7 +78,7 @@ def test_bodies_and_headers_survive_record_and_replay(request_body, response_bod
             tctx.configure(replayer, tm_replay=cassette)
             again = flow_for("/partners/v1/events/E/cart?apikey=other", request_body, b"", [])
             again.response = None
-            asyncio.run(replayer.request(again))
+            asyncio.run(tctx.master.addons.invoke_addon(replayer, HttpRequestHook(again)))
             assert again.response is not None
             assert again.response.content == response_body
             replayed = [(k, v) for k, v in again.response.headers.items(multi=True) if k != "Content-Type"]

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from mitmproxy import http
+from mitmproxy.proxy.layers.http import HttpRequestHook
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons, tflow, tutils
 
@@ -113,20 +114,20 @@ def test_replayed_responses_are_rewritten_and_replay_misses_are_not(tmp_path: Pa
 
 
 async def replay(cassette: Path) -> None:
-    """In one running loop, as mitmproxy runs its hooks (the replayer's `request` is a coroutine)."""
+    """In one running loop, as mitmproxy runs its hooks (the replayer's `request` may wait)."""
     rewrite, replayer = UrlRewrite(), Replayer()
     with taddons.context(rewrite, replayer) as tctx:
         tctx.options.update(tm_replay=str(cassette))
         replayed = reverse_flow(RESERVE)
         rewrite.request(replayed)
-        await replayer.request(replayed)
+        await tctx.master.addons.invoke_addon(replayer, HttpRequestHook(replayed))
         rewrite.response(replayed)
         assert replayed.response is not None
         assert replayed.response.json()["polling_url"] == PROXY + POLL
 
         missed = reverse_flow("/top-picks/v1/events/2000527EE48A9334?apikey=k", method="GET")
         rewrite.request(missed)
-        await replayer.request(missed)
+        await tctx.master.addons.invoke_addon(replayer, HttpRequestHook(missed))
         rewrite.response(missed)
         assert missed.response is not None and missed.response.status_code == 404
         assert missed.response.json()["request"]["url"].startswith(UPSTREAM + "/top-picks/")

@@ -218,6 +218,33 @@ def test_the_matcher_finds_exactly_the_forms_of_the_values_it_still_knows(
 ) -> None:
     """Learning many secrets (gram tiers, short forms) and forgetting some leaves a matcher that answers
     as searching every form of every remaining value one by one would."""
+    _assert_matcher_finds_exactly_the_forms_it_still_knows(values, forgotten, pieces)
+
+
+# No character beyond ASCII: texts are searched only where their runs of the forms' characters are long
+# enough (see `_GramTier`). Long values, fillers of their characters and of others that no form has (!#<>q)
+# make runs of every length around forms.
+ASCII_VALUE_CHARS = st.sampled_from("abcdef0189XYZ-_./+%'\"&= ")
+FILLER_CHARS = st.sampled_from("abcdef0189XYZ-_./+%'\"&= !#<>q")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.text(ASCII_VALUE_CHARS, min_size=14, max_size=70), min_size=17, max_size=60, unique=True
+    ),
+    forgotten=st.sets(st.integers(0, 59), max_size=20),
+    pieces=st.lists(st.tuples(st.integers(0, 59), st.integers(0, 9), st.text(FILLER_CHARS, max_size=60))),
+)
+def test_in_ascii_text_the_matcher_finds_exactly_the_forms_of_the_values_it_still_knows(
+    values: list[str], forgotten: set[int], pieces: list[tuple[int, int, str]]
+) -> None:
+    _assert_matcher_finds_exactly_the_forms_it_still_knows(values, forgotten, pieces)
+
+
+def _assert_matcher_finds_exactly_the_forms_it_still_knows(
+    values: list[str], forgotten: set[int], pieces: list[tuple[int, int, str]]
+) -> None:
     matcher = SecretMatcher([Secret("kind", v) for v in values])
     for i in forgotten & set(range(len(values))):
         matcher.forget(values[i])

@@ -1,0 +1,498 @@
+"""mitmproxy addon: the rules and the recorder in a process of their own (see proxy/judging.py).
+
+`tmproxy run`, `record` and `replay` under the `validate` and `off` policies load `JudgeLink` in place
+of the fan-session and recorder addons: it hands each call's request and end to a forked `Judge` over
+a pipe, as plain values, in the order mitmproxy sees them, and goes on forwarding. The judge logs the
+findings (to the same stderr) and records. What changes against judging in the proxy:
+
+- a recorded call is answered once the judge has it on disk, as in process (the recorder's guarantee);
+  other calls are answered without waiting;
+- findings are logged by the judge, a few milliseconds after the call;
+- findings do not mark or comment the flow (nothing in the CLI shows flows);
+- the judge ignores SIGINT and SIGTERM: it ends when the proxy says so, or when the proxy's end of the
+  pipe closes (a proxy killed with SIGKILL: the judge still closes the cassette whole). A judge that
+  dies stops the proxy, with an error: recording and judging must not stop silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import pickle
+import select
+import signal
+import struct
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from mitmproxy import ctx, exceptions, http
+
+from addons.convert import (
+    FLOW_EXCHANGE_KEY,
+    RequestSnapshot,
+    ResponseSnapshot,
+    complete,
+    exchange_of_snapshot,
+    path_of,
+    request_snapshot,
+    response_snapshot,
+)
+from addons.fan_session import add_fan_session_options, fan_key_option, sid_policy_option
+from addons.recorder import add_recording_options, should_record
+from addons.redaction_options import REDACTION_OPTIONS, redaction_rules
+from proxy.exchange import Exchange
+from proxy.fan_session import FanSessionGuard
+from proxy.judging import HANDED_OFF_POLICIES, Judge, JudgeSettings, JudgeSummary
+
+logger = logging.getLogger(__name__)
+
+_LENGTH = struct.Struct("!I")
+_PIPE_SIZE = 1 << 20  # a megabyte of calls in flight before the proxy waits for the judge
+FLUSH_DELAY = 0.005
+"""Seconds a call may wait in the proxy before it goes to the judge: one write per many calls (a write
+to the pipe cost more than the rest of handing a call over). A call being recorded goes at once."""
+
+REQUEST, END, CONFIGURE, FINISH, WRITTEN = range(5)
+
+_SETTINGS_OPTIONS = {"tm_sid", "tm_fan_key", "tm_record", "tm_record_as", *REDACTION_OPTIONS}
+_STATE_KEY = "tmproxy.judge"  # HANDED (the judge has the request), PASSED (no rule judges it) or ENDED
+HANDED, PASSED, ENDED = "handed", "passed", "ended"
+
+
+def frame(message: tuple[Any, ...]) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(data)) + data
+
+
+class JudgeDied(RuntimeError):
+    pass
+
+
+class JudgeProcess:
+    """The forked judge and the two pipes to it. Fork it before mitmproxy starts (one thread, no loop)."""
+
+    def __init__(self) -> None:
+        to_judge, self._judge_in = _pipe()
+        self._judge_out, from_judge = _pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the judge
+            os.close(self._judge_in)
+            os.close(self._judge_out)
+            _serve_judge(to_judge, from_judge)  # never returns
+        os.close(to_judge)
+        os.close(from_judge)
+        self._pending = bytearray()
+        self._outbox: list[bytes] = []
+        self.on_written: Callable[[], None] = lambda: None  # the judge wrote the next recorded call
+        self.alive = True
+        self._closed = False
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        """Queue a message; `flush` hands the queue over."""
+        if not self.alive:
+            raise JudgeDied("the judge process has ended")
+        self._outbox.append(frame(message))
+
+    def flush(self) -> None:
+        """Hand the queued messages over in one write; blocks while the pipe is full (the judge is a
+        megabyte behind): the bounded queue."""
+        if not self._outbox:
+            return
+        data = b"".join(self._outbox)
+        self._outbox.clear()
+        try:
+            _write_all(self._judge_in, data)
+        except OSError as exc:
+            self.alive = False
+            raise JudgeDied(f"the judge process has ended ({exc})") from None
+
+    def call(self, message: tuple[Any, ...]) -> Any:
+        """Send and wait for the judge's answer (configuration, the end); WRITTEN replies read meanwhile
+        are handled."""
+        self.send(message)
+        self.flush()
+        answers: list[Any] = []
+        while not answers:
+            self._fill()
+            answers = [reply[1] for reply in self._take_replies() if reply[0] != WRITTEN]
+        return answers[0]
+
+    def read_replies(self) -> None:
+        """Handle what the judge has sent (the loop calls this when the pipe is readable)."""
+        self._fill()
+        self._take_replies()
+
+    def _fill(self) -> None:
+        data = os.read(self._judge_out, 1 << 16)
+        if not data:
+            self.alive = False
+            raise JudgeDied("the judge process has ended")
+        self._pending += data
+
+    def _take_replies(self) -> list[tuple[Any, ...]]:
+        """The whole replies read so far, WRITTEN ones handled."""
+        replies = []
+        while len(self._pending) >= _LENGTH.size:
+            end = _LENGTH.size + _LENGTH.unpack_from(self._pending)[0]
+            if len(self._pending) < end:
+                break
+            reply = pickle.loads(self._pending[_LENGTH.size : end])
+            del self._pending[:end]
+            if reply[0] == WRITTEN:
+                self.on_written()
+            replies.append(reply)
+        return replies
+
+    @property
+    def reply_fd(self) -> int:
+        return self._judge_out
+
+    def close(self) -> None:
+        """Close the pipes and reap the judge (it has been told to finish, or will see the pipe close)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.alive = False
+        for fd in (self._judge_in, self._judge_out):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
+class JudgeLink:
+    """Hands each call to the judge process; holds a recorded call's answer until it is on disk."""
+
+    def __init__(self, process: JudgeProcess) -> None:
+        self.process = process
+        process.on_written = self._written
+        self.sorter = FanSessionGuard()  # tells the calls no rule judges (static files), and counts them
+        self.recording = False
+        self.summary: JudgeSummary | None = None
+        self._handed_records = 0  # recorded calls handed to the judge, and written by it
+        self._written_records = 0
+        self._waiting: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+        self._reading = False
+        self.failure: str | None = None  # why the proxy had to stop
+        self._flush_due = False
+        self._done = False
+
+    def load(self, loader: Any) -> None:
+        add_fan_session_options(loader)
+        add_recording_options(loader)
+
+    def configure(self, updated: set[str]) -> None:
+        if not updated & _SETTINGS_OPTIONS:
+            return
+        policy = sid_policy_option()
+        if policy not in HANDED_OFF_POLICIES:
+            raise exceptions.OptionsError(f"tm_sid {policy} changes calls: load addons/fan_session.py for it")
+        settings = JudgeSettings(
+            policy=policy,
+            fan_key=fan_key_option(),
+            record_path=ctx.options.tm_record,
+            record_as=ctx.options.tm_record_as,
+            redaction=redaction_rules(),
+        )
+        if policy is not self.sorter.policy:
+            self.sorter.set_policy(policy)
+        error, warnings = self._call((CONFIGURE, settings))
+        if error is not None:
+            raise exceptions.OptionsError(f"tm_record: {error}" if settings.record_path else error)
+        for warning in warnings:
+            logger.warning(warning)
+        self.recording = bool(settings.record_path)
+
+    def running(self) -> None:
+        asyncio.get_running_loop().add_reader(self.process.reply_fd, self._read_replies)
+        self._reading = True
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or self._done:
+            return
+        path = path_of(flow.request.path)
+        if path is not None and self.sorter.passes(flow.request.method, path):
+            flow.metadata[_STATE_KEY] = PASSED
+            return
+        flow.metadata[_STATE_KEY] = HANDED
+        self._send((REQUEST, _request_of(flow)))
+
+    def response(self, flow: http.HTTPFlow) -> asyncio.Future[None] | None:
+        self._end(flow, answered=True)
+        return self._records_written(self._handed_records)  # this call among them, before its answer
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        """A call that failed (upstream down, client gone) still ends, or it would look in flight forever;
+        it is not recorded, whatever part of an answer it got."""
+        self._end(flow, answered=False)
+
+    def _end(self, flow: http.HTTPFlow, answered: bool) -> None:
+        state = flow.metadata.get(_STATE_KEY)
+        if state == ENDED or self._done:
+            return
+        flow.metadata[_STATE_KEY] = ENDED
+        judged = state != PASSED
+        record = answered and self.recording and flow.response is not None and should_record(flow)
+        if not (judged or record):
+            return
+        request = None if state == HANDED else _request_of(flow)
+        answer = None if flow.response is None else _response_of(flow)
+        self._send((END, flow.id, request, answer, judged, record))
+        if record:
+            self._handed_records += 1
+            self._flush()  # its answer waits for the judge
+
+    def _records_written(self, count: int) -> asyncio.Future[None] | None:
+        """None when the judge has written the first `count` recorded calls, else what resolves then."""
+        if self._written_records >= count or self.failure is not None:
+            return None
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append((count, waiter))
+        return waiter
+
+    def _written(self) -> None:
+        """The judge wrote the next recorded call (it writes them in the order they were handed over)."""
+        self._written_records += 1
+        while self._waiting and self._waiting[0][0] <= self._written_records:
+            _, waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def done(self) -> None:
+        self._done = True  # calls cut off by the stop (their `error` comes later) are not handed over
+        if self._reading:
+            asyncio.get_running_loop().remove_reader(self.process.reply_fd)
+            self._reading = False
+        if self.process.alive:
+            try:
+                self.summary = self.process.call((FINISH,))
+            except JudgeDied:
+                self.failure = self.failure or "tmproxy's judge process ended early: its findings are lost"
+                logger.error(self.failure)
+        if self.summary is not None:
+            self.summary.traffic.requests += self.sorter.summary().requests
+        self._release_waiters()
+        self.stop()
+
+    def stop(self) -> None:
+        """Close the pipes and reap the judge: after `done`, or when the proxy never started (the judge
+        then sees its pipe close and ends)."""
+        self.process.close()
+
+    def _call(self, message: tuple[Any, ...]) -> Any:
+        try:
+            return self.process.call(message)
+        except JudgeDied as exc:
+            raise exceptions.OptionsError(str(exc)) from None
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        """Queue the message; the queue goes over within FLUSH_DELAY (one write for many calls)."""
+        try:
+            self.process.send(message)
+        except JudgeDied:
+            self._judge_died()
+            return
+        if not self._flush_due:
+            try:
+                asyncio.get_running_loop().call_later(FLUSH_DELAY, self._flush)
+            except RuntimeError:  # no loop (a configure before the proxy runs): at once
+                self._flush()
+            else:
+                self._flush_due = True
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        try:
+            self.process.flush()
+        except JudgeDied:
+            self._judge_died()
+
+    def _read_replies(self) -> None:
+        try:
+            self.process.read_replies()
+        except JudgeDied:
+            self._judge_died()
+
+    def _judge_died(self) -> None:
+        if self._reading:
+            asyncio.get_running_loop().remove_reader(self.process.reply_fd)
+            self._reading = False
+        if self.failure is None:
+            self.failure = "tmproxy's judge process ended unexpectedly: the proxy stopped"
+            logger.error(self.failure)
+            ctx.master.shutdown()
+        self._release_waiters()
+
+    def _release_waiters(self) -> None:
+        while self._waiting:
+            _, waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+def _request_of(flow: http.HTTPFlow) -> RequestSnapshot | Exchange:
+    """What the judge needs of the request: the flow's `Exchange` when an addon made one, else its values."""
+    exchange = flow.metadata.get(FLOW_EXCHANGE_KEY)
+    return exchange if isinstance(exchange, Exchange) else request_snapshot(flow)
+
+
+def _response_of(flow: http.HTTPFlow) -> ResponseSnapshot | Exchange:
+    """The response as the upstream sent it: the URL rewrite keeps that in the flow's `Exchange`."""
+    exchange = flow.metadata.get(FLOW_EXCHANGE_KEY)
+    if isinstance(exchange, Exchange) and exchange.response is not None:
+        return exchange
+    assert flow.response is not None
+    return response_snapshot(flow.response)
+
+
+# the judge's side
+
+
+def _serve_judge(requests_fd: int, replies_fd: int) -> None:
+    """The judge process: reads messages until FINISH or the proxy's end closes, then exits."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)  # a Ctrl-C reaches the whole process group: the proxy decides
+    signal.set_wakeup_fd(-1)
+    _close_inherited(keep={0, 1, 2, requests_fd, replies_fd})
+    code = 0
+    try:
+        _judge_messages(_JudgeChannel(requests_fd, replies_fd))
+    except BaseException:  # noqa: BLE001 - the judge must exit, never return into the proxy's code
+        logger.exception("tmproxy's judge process failed")
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def _close_inherited(keep: set[int]) -> None:
+    """The judge holds only its pipes: an inherited socket or file would outlive a killed proxy."""
+    try:
+        open_fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        return
+    for fd in open_fds:
+        if fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _judge_messages(replier: _JudgeChannel) -> None:
+    judge = Judge()
+    exchanges: dict[str, Exchange] = {}
+    for message in replier.messages():
+        kind = message[0]
+        if kind == REQUEST:
+            exchange = _exchange(message[1])
+            exchanges[exchange.id] = exchange
+            _guarded(judge.request, exchange)
+        elif kind == END:
+            _, flow_id, request, answer, judged, record = message
+            known = exchanges.pop(flow_id, None)
+            exchange = known if known is not None else _exchange(request)
+            if answer is not None:
+                _complete(exchange, answer)
+            _guarded(judge.end, exchange, judged, record)
+            if record:
+                replier.send((WRITTEN,))
+        elif kind == CONFIGURE:
+            try:
+                replier.send((CONFIGURE, (None, judge.configure(message[1]))))
+            except ValueError as exc:
+                replier.send((CONFIGURE, (str(exc), [])))
+        elif kind == FINISH:
+            replier.send((FINISH, judge.finish()))
+            replier.drain()
+            return
+    judge.finish()  # the proxy is gone: close the cassette whole
+
+
+def _exchange(request: RequestSnapshot | Exchange) -> Exchange:
+    return request if isinstance(request, Exchange) else exchange_of_snapshot(request)
+
+
+def _complete(exchange: Exchange, answer: ResponseSnapshot | Exchange) -> None:
+    if isinstance(answer, Exchange):
+        exchange.response, exchange.ended_at = answer.response, answer.ended_at
+    else:
+        complete(exchange, answer)
+
+
+def _guarded(step: Callable[..., None], *args: Any) -> None:
+    """One call's judging failed: say so and go on with the next, as mitmproxy does with an addon."""
+    try:
+        step(*args)
+    except Exception as exc:  # noqa: BLE001
+        logger.error(f"tmproxy could not judge a call: {exc!r}", exc_info=exc)
+
+
+class _JudgeChannel:
+    """The judge's ends of the pipes. Replies are written without blocking and kept while the proxy is
+    not reading (it may be blocked writing to the judge: each waiting on the other would deadlock),
+    and sent as soon as the pipe takes them, so the proxy hears of a write as soon as it is done."""
+
+    def __init__(self, requests_fd: int, replies_fd: int) -> None:
+        self._in, self._out = requests_fd, replies_fd
+        os.set_blocking(replies_fd, False)
+        self._received = bytearray()
+        self._unsent = bytearray()
+
+    def messages(self) -> Iterator[tuple[Any, ...]]:
+        """Each message in order, until the proxy's end of the pipe closes."""
+        while True:
+            while len(self._received) >= _LENGTH.size:
+                end = _LENGTH.size + _LENGTH.unpack_from(self._received)[0]
+                if len(self._received) < end:
+                    break
+                message = pickle.loads(self._received[_LENGTH.size : end])
+                del self._received[:end]
+                yield message
+            if self._unsent:
+                readable, writable, _ = select.select([self._in], [self._out], [])
+                self._send_some()
+                if not readable:
+                    continue
+            data = os.read(self._in, 1 << 16)
+            if not data:
+                return
+            self._received += data
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        self._unsent += frame(message)
+        self._send_some()
+
+    def drain(self) -> None:
+        """Everything still unsent, waiting for the proxy to read it (the last reply)."""
+        os.set_blocking(self._out, True)
+        with contextlib.suppress(OSError):
+            _write_all(self._out, bytes(self._unsent))
+        self._unsent.clear()
+
+    def _send_some(self) -> None:
+        try:
+            sent = os.write(self._out, self._unsent)
+        except BlockingIOError:
+            return
+        except OSError:  # the proxy is gone: nobody to tell
+            sent = len(self._unsent)
+        del self._unsent[:sent]
+
+
+def _pipe() -> tuple[int, int]:
+    read, write = os.pipe()
+    try:
+        import fcntl
+
+        fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+    except (ImportError, AttributeError, OSError):
+        pass  # the default size: the proxy waits sooner
+    return read, write
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
