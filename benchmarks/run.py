@@ -507,18 +507,21 @@ def run_memory(report: Report, mode: Mode, workdir: Path) -> None:
     report.sections["memory"] = results
     peaks, heap = results["vmhwm_mb"], results["heap"]
     large, small, null = peaks["replay_large"], peaks["replay_small"], peaks["null"]
-    if large is None or small is None or null is None:
+    busy = peaks["replay_small_served_count"]
+    if large is None or small is None or null is None or busy is None:
         report.notes.append("memory: no VmHWM (not Linux?)")
         return
     report.figure(
         9, f"peak memory (VmHWM) of tmproxy replay serving all {mode.replay_large:,} interactions", "<= 60 MB",
         large, " MB", met=_at_most(large, 60),
-        note=(f"null proxy {null:.1f} MB, replaying {mode.replay_small} interactions {small:.1f} MB: the cassette's "
-              f"own share {large - small:.1f} MB ({results['cassette_mb']:.1f} MB file); without --upstream "
+        note=(f"null proxy {null:.1f} MB, replaying {mode.replay_small} interactions {small:.1f} MB, and serving "
+              f"as many requests from them {busy:.1f} MB: the cassette's own share {large - busy:.1f} MB "
+              f"({results['cassette_mb']:.1f} MB file); without --upstream "
               f"(the CLI loads the cassette to infer it) {peaks['replay_large_inferring']:.1f} MB; index heap "
               f"{heap['from_cassette']['peak_mb']:.1f} MB at peak, {heap['from_cassette']['kept_mb']:.1f} kept "
               f"(from loaded exchanges: {heap['from_loaded_exchanges']['peak_mb']:.1f}, "
-              f"{heap['from_loaded_exchanges']['kept_mb']:.1f})"),
+              f"{heap['from_loaded_exchanges']['kept_mb']:.1f}); a play in process "
+              f"{results['play_us']['now_us']:.1f} µs"),
     )  # fmt: skip
 
 

@@ -3,7 +3,9 @@
 A test session replays the same few cassettes test after test; reading one is the costly part of
 switching to it. The cache keeps each cassette's compact index (`ReplayIndex.from_cassette`) and hands
 out `fresh()` copies: the recordings are shared, the play state (what was served, missed, unused)
-belongs to each copy.
+belongs to each copy. Each index keeps its recordings in a temporary file of its own
+(`proxy.replay_store.RecordFile`); an evicted or outdated index's file is closed when the last copy
+still playing on it is gone, not before.
 """
 
 from __future__ import annotations

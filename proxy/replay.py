@@ -18,14 +18,17 @@ import json
 import logging
 import threading
 import uuid
-from collections import Counter
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
+from itertools import accumulate
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
+from proxy.cassette.errors import CassetteError
 from proxy.cassette.reader import CassetteStream, open_cassette
 from proxy.cassette.redact import (
     PLACEHOLDER,
@@ -39,6 +42,7 @@ from proxy.cassette.redact import (
 )
 from proxy.clock import to_epoch_ms
 from proxy.exchange import Exchange, Headers, Request, Response, parse_json
+from proxy.replay_store import ExchangeStore, KeyParts, RecordStore, write_records
 from proxy.ticketmaster import resale_sid
 
 log = logging.getLogger(__name__)
@@ -61,6 +65,9 @@ class RequestKey:
     path: str
     query: tuple[tuple[str, str], ...]
     body: str
+
+    def parts(self) -> KeyParts:
+        return (self.method, self.host, self.path, self.query, self.body)
 
 
 def normalized_query(pairs: Iterable[tuple[str, str]], rules: RedactionRules) -> tuple[tuple[str, str], ...]:
@@ -274,78 +281,97 @@ class NearMissReport:
 # The index ---------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Plays:
-    """The recorded exchanges for one key, in recorded order, and how many times the key was played."""
-
-    indices: list[int] = field(default_factory=list)
-    played: int = 0
+def _key_hash(key: KeyParts) -> int:
+    """Python's hash, different in each process: the table is never stored."""
+    return hash(key)
 
 
-class _Recorded(NamedTuple):
-    """A recorded exchange as the index keeps one read from a file: plain values, equal ones (header
-    lists, bodies, methods...) stored once, and a fresh `Exchange` made for each play. An Exchange
-    (dataclasses, a Headers object, its caches) takes several times the memory."""
+def _sorted_by_hash(hashes: array[int]) -> array[int]:
+    """The positions in `hashes`, ordered by hash (equal hashes in position order). A bucket sort on
+    the top bits, in arrays: `sorted` would hold two Python ints per recording at once, and the
+    process kept most of the memory they took (measured: half a megabyte more for 10,000 recordings)."""
+    count = len(hashes)
+    shift = 64 - max(1, (count - 1).bit_length())
+    buckets = array("q", bytes(8 * ((1 << (64 - shift)) + 1)))
+    for h in hashes:
+        buckets[((h + _UNSIGNED) >> shift) + 1] += 1
+    buckets = array("q", accumulate(buckets))  # bucket b holds positions buckets[b] to buckets[b + 1]
+    placed = array("q", buckets)
+    ordered = array("q", bytes(8 * count))
+    for position, h in enumerate(hashes):
+        bucket = (h + _UNSIGNED) >> shift
+        ordered[placed[bucket]] = position
+        placed[bucket] += 1
+    for bucket in range(len(buckets) - 1):
+        first, last = buckets[bucket], buckets[bucket + 1]
+        if last - first > 1:
+            ordered[first:last] = array("q", sorted(ordered[first:last], key=hashes.__getitem__))
+    return ordered
 
-    id: str
-    method: str
-    url: str
-    request_headers: tuple[tuple[str, str], ...]
-    request_body: bytes
-    status: int
-    reason: str
-    response_headers: tuple[tuple[str, str], ...]
-    response_body: bytes
-    started_at: float
-    ended_at: float | None
-    client: str
-    fan: tuple[tuple[str, str], ...] | None
+
+_UNSIGNED = 1 << 63  # hashes are signed; a bucket is the top bits of the hash as unsigned
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyTable:
+    """The recordings grouped by request key, found by the key's hash in sorted arrays: a few bytes per
+    recording, where a dict of keys took hundreds. Key k's recordings, in recorded order, are
+    `order[starts[k]:starts[k + 1]]`; `hashes[k]` is its hash (equal hashes are told apart by the key
+    parts the store holds)."""
+
+    hashes: array[int]
+    starts: array[int]
+    order: array[int]
 
     @classmethod
-    def of(cls, exchange: Exchange, response: Response, shared: dict[Any, Any]) -> _Recorded:
-        """`shared` maps each value to its first equal one."""
+    def build(cls, entry_hashes: array[int], store: RecordStore) -> _KeyTable:
+        count = len(entry_hashes)
+        # At most one key per recording: made at that size, cut to the number of keys at the end.
+        hashes = array("q", bytes(8 * count))
+        starts, order = array("I", bytes(4 * count + 4)), array("I", bytes(4 * count))
+        by_hash = _sorted_by_hash(entry_hashes)
+        keys = placed = first = 0
+        while first < count:
+            h = entry_hashes[by_hash[first]]
+            last = first + 1
+            while last < count and entry_hashes[by_hash[last]] == h:
+                last += 1
+            if last - first == 1:
+                groups: Iterable[list[int]] = ([by_hash[first]],)
+            else:  # one request recorded again and again, or (rarely) different keys with one hash
+                by_key: dict[KeyParts, list[int]] = {}
+                for index in by_hash[first:last]:
+                    by_key.setdefault(store.head(index)[0], []).append(index)
+                groups = by_key.values()
+            for group in groups:
+                hashes[keys] = h
+                starts[keys] = placed
+                order[placed : placed + len(group)] = array("I", group)
+                keys += 1
+                placed += len(group)
+            first = last
+        starts[keys] = placed
+        del hashes[keys:], starts[keys + 1 :]
+        return cls(hashes, starts, order)
 
-        def one(value: Any) -> Any:
-            return shared.setdefault(value, value)
+    def __len__(self) -> int:
+        return len(self.hashes)
 
-        request = exchange.request
-        return cls(
-            exchange.id,
-            one(request.method),
-            request.url,
-            one(tuple(request.headers)),
-            one(request.body),
-            response.status,
-            one(response.reason),
-            one(tuple(response.headers)),
-            one(response.body),
-            exchange.started_at,
-            exchange.ended_at,
-            one(exchange.client),
-            None if exchange.fan is None else one(tuple(exchange.fan.items())),
-        )
+    def candidates(self, key: KeyParts) -> range:
+        """The key numbers whose hash is this key's."""
+        h = _key_hash(key)
+        first = bisect_left(self.hashes, h)
+        last = first
+        while last < len(self.hashes) and self.hashes[last] == h:
+            last += 1
+        return range(first, last)
 
-    def exchange(self) -> Exchange:
-        return Exchange(
-            Request(self.method, self.url, Headers(self.request_headers), self.request_body),
-            Response(self.status, Headers(self.response_headers), self.response_body, self.reason),
-            started_at=self.started_at,
-            ended_at=self.ended_at,
-            client=self.client,
-            id=self.id,
-            fan=None if self.fan is None else dict(self.fan),
-        )
+    def recordings(self, number: int) -> int:
+        return self.starts[number + 1] - self.starts[number]
 
-
-def _exchange(entry: Exchange | _Recorded) -> Exchange:
-    return entry if isinstance(entry, Exchange) else entry.exchange()
-
-
-def _request_line(entry: Exchange | _Recorded) -> tuple[str, str, str]:
-    """Id, method and URL, for near misses and the usage summary."""
-    if isinstance(entry, Exchange):
-        return entry.id, entry.request.method, entry.request.url
-    return entry.id, entry.method, entry.url
+    def firsts(self) -> list[int]:
+        """The first recording of each key, in recorded order."""
+        return sorted(self.order[start] for start in self.starts[:-1])
 
 
 @dataclass(frozen=True)
@@ -412,12 +438,18 @@ class ReplayIndex:
         self.on_exhausted = on_exhausted
         self.near_miss_limit = near_miss_limit
         self.near_miss_scan = near_miss_scan
-        self._entries: list[Exchange | _Recorded] = []
-        self._plays: dict[RequestKey, _Plays] = {}
-        self._by_path: dict[str, list[RequestKey]] | None = None  # made on the first near miss
-        for exchange in exchanges:
-            self._add(exchange, exchange)
-        self._served = Counter[int]()
+        store = ExchangeStore()
+        hashes = array("q")
+        for key, exchange in _keyed(exchanges, self.rules, hashes):
+            store.append(key, exchange)
+        self._use(store, _KeyTable.build(hashes, store))
+
+    def _use(self, store: RecordStore, keys: _KeyTable) -> None:
+        """Play on these recordings, with nothing played yet."""
+        self._store = store
+        self._keys = keys
+        self._played = array("I", bytes(4 * len(keys)))  # plays of each key
+        self._served = array("I", bytes(4 * len(store)))  # plays of each recording
         self._misses = 0
         self._lock = threading.Lock()
 
@@ -431,79 +463,74 @@ class ReplayIndex:
         near_miss_limit: int = 3,
         near_miss_scan: int = 10_000,
     ) -> ReplayIndex:
-        """The index of a cassette file, built as it is read: each interaction is converted, kept in a
-        compact form (`_Recorded`) and let go, so no list of every exchange ever exists. Raises
-        CassetteError as `load_cassette` does."""
+        """The index of a cassette file, built as it is read: each interaction is converted, written to
+        the index's temporary file (`RecordFile`) and let go, so neither every exchange nor every key is
+        ever in memory. Raises CassetteError as `load_cassette` does, and when the temporary file
+        cannot be written."""
         stream = cassette if isinstance(cassette, CassetteStream) else open_cassette(cassette)
         index = cls((), rules=rules, on_exhausted=on_exhausted, near_miss_limit=near_miss_limit,
                     near_miss_scan=near_miss_scan)  # fmt: skip
-        shared: dict[Any, Any] = {}
-        for exchange, _ in stream.interactions:
-            if exchange.response is not None:
-                index._add(exchange, _Recorded.of(exchange, exchange.response, shared), shared)
+        hashes = array("q")
+        exchanges = (exchange for exchange, _ in stream.interactions)
+        try:
+            store = write_records(_keyed(exchanges, index.rules, hashes))
+        except OSError as exc:
+            raise CassetteError(
+                f"cannot keep its recordings in a temporary file: {exc}", stream.path
+            ) from None
+        index._use(store, _KeyTable.build(hashes, store))
         return index
 
-    def _add(
-        self, exchange: Exchange, entry: Exchange | _Recorded, shared: dict[Any, Any] | None = None
-    ) -> None:
-        """`shared`: as in `_Recorded.of`, for the key's parts (methods, hosts, queries, bodies repeat)."""
-        if exchange.response is None:
-            return
-        key = request_key(exchange.request, self.rules)
-        if shared is not None:
-            key = RequestKey(*(shared.setdefault(part, part) for part in (key.method, key.host, key.path,
-                                                                          key.query, key.body)))  # fmt: skip
-        plays = self._plays.get(key)
-        if plays is None:
-            plays = self._plays[key] = _Plays()
-        plays.indices.append(len(self._entries))
-        self._entries.append(entry)
-
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._store)
 
     def fresh(self, on_exhausted: OnExhausted | None = None) -> ReplayIndex:
         """An index over the same recordings with nothing played yet: a session proxy's tests each get
         one from a cached index, without reading the cassette again. The recordings are shared."""
         copy = ReplayIndex((), rules=self.rules, on_exhausted=on_exhausted or self.on_exhausted,
                            near_miss_limit=self.near_miss_limit, near_miss_scan=self.near_miss_scan)  # fmt: skip
-        copy._entries = self._entries
-        copy._plays = {key: _Plays(plays.indices) for key, plays in self._plays.items()}
+        copy._use(self._store, self._keys)
         return copy
 
     def recorded_urls(self) -> Iterator[str]:
         """The URL of each recorded request, in recorded order (to infer the upstream)."""
-        return (_request_line(entry)[2] for entry in self._entries)
+        return (self._store.head(index)[3] for index in range(len(self._store)))
 
     def play(self, request: Request) -> ReplayResult:
         """The next recorded exchange for this request, or a miss with its near-miss report."""
-        key = request_key(request, self.rules)
+        parts = request_key(request, self.rules).parts()
+        recorded = 0  # recordings of this request, when it was recorded
         with self._lock:
-            plays = self._plays.get(key)
-            index = self._next(plays) if plays else None
-            if index is not None:
+            for number in self._keys.candidates(parts):
+                index = self._next(number)
+                first = self._keys.order[self._keys.starts[number]]
+                stored, exchange = self._store.entry(first if index is None else index)
+                if stored != parts:  # another key with the same hash
+                    continue
+                if index is None:
+                    recorded = self._keys.recordings(number)
+                    break
+                self._played[number] += 1
                 self._served[index] += 1
-                repeated = self._served[index] > 1
-            else:
-                self._misses += 1
-        if index is not None:
-            return ReplayResult(_exchange(self._entries[index]), repeated=repeated)
-        if plays:
-            reason = f"all {len(plays.indices)} recorded responses for this request were already played"
+                return ReplayResult(exchange, repeated=self._served[index] > 1)
+            self._misses += 1
+        if recorded:
+            reason = f"all {recorded} recorded responses for this request were already played"
         else:
             reason = "no recorded request matches"
-        report = self.near_miss(request, reason, exhausted=bool(plays))
+        report = self.near_miss(request, reason, exhausted=bool(recorded))
         log.info("%s", report.summary_line())
         return ReplayResult(None, near_miss=report)
 
-    def _next(self, plays: _Plays) -> int | None:
-        position = plays.played
-        if position >= len(plays.indices):
+    def _next(self, number: int) -> int | None:
+        """The recording key `number` plays next (the caller counts the play), None when exhausted."""
+        position = self._played[number]
+        count = self._keys.recordings(number)
+        if position >= count:
             if self.on_exhausted == EXHAUST:
                 return None
-            position = len(plays.indices) - 1
-        plays.played += 1
-        return plays.indices[position]
+            position = count - 1
+        return self._keys.order[self._keys.starts[number] + position]
 
     def near_miss(
         self, request: Request, reason: str = "no recorded request matches", exhausted: bool = False
@@ -512,39 +539,55 @@ class ReplayIndex:
         key = request_key(request, self.rules)
         ranked = heapq.nsmallest(
             self.near_miss_limit,
-            (self._candidate(recorded, key) for recorded in self._keys_to_rank(key)),
+            (_candidate(recorded, line, key) for recorded, line in self._keys_to_rank(key)),
             key=lambda c: c.distance,
         )
         url = redact_url(request.url, self.rules, set())
         return NearMissReport(request.method, url, reason, tuple(ranked), exhausted)
 
-    def _keys_to_rank(self, key: RequestKey) -> list[RequestKey]:
-        with self._lock:
-            if self._by_path is None:
-                self._by_path = {}
-                for recorded in self._plays:
-                    self._by_path.setdefault(recorded.path, []).append(recorded)
-        same_path = self._by_path.get(key.path, [])
-        others = (k for k in self._plays if k.path != key.path)
-        budget = max(0, self.near_miss_scan - len(same_path))
-        return same_path[: self.near_miss_scan] + [k for _, k in zip(range(budget), others, strict=False)]
-
-    def _candidate(self, recorded: RequestKey, requested: RequestKey) -> Candidate:
-        exchange_id, method, url = _request_line(self._entries[self._plays[recorded].indices[0]])
-        distance, diff = key_differences(recorded, requested)
-        return Candidate(exchange_id, method, url, distance, diff)
+    def _keys_to_rank(self, key: RequestKey) -> list[tuple[RequestKey, RequestLine]]:
+        """Distinct recorded keys, each with its first recording's request line, read back from the store:
+        those with the request's path first, then the others, in recorded order; `near_miss_scan` at most."""
+        same_path: list[tuple[RequestKey, RequestLine]] = []
+        others: list[tuple[RequestKey, RequestLine]] = []
+        for index in self._keys.firsts():
+            parts, exchange_id, method, url = self._store.head(index)
+            kept = same_path if parts[2] == key.path else others
+            if len(kept) < self.near_miss_scan:
+                kept.append((RequestKey(*parts), (exchange_id, method, url)))
+        return same_path + others[: max(0, self.near_miss_scan - len(same_path))]
 
     def usage(self) -> ReplayUsage:
         with self._lock:
-            served = self._served.copy()
+            served = self._served.tolist()
             misses = self._misses
         return ReplayUsage(
-            recorded=len(self._entries),
-            served=sum(served.values()),
-            repeats=sum(n - 1 for n in served.values()),
+            recorded=len(self._store),
+            served=sum(served),
+            repeats=sum(n - 1 for n in served if n),
             misses=misses,
-            unused=tuple(_exchange(e) for i, e in enumerate(self._entries) if not served[i]),
+            unused=tuple(self._store.entry(i)[1] for i, n in enumerate(served) if not n),
         )
+
+
+RequestLine = tuple[str, str, str]
+"""A recording's id, method and URL."""
+
+
+def _keyed(
+    exchanges: Iterable[Exchange], rules: RedactionRules, hashes: array[int]
+) -> Iterator[tuple[KeyParts, Exchange]]:
+    """The exchanges with a response, each after its key parts, whose hashes are appended to `hashes`."""
+    for exchange in exchanges:
+        if exchange.response is not None:
+            parts = request_key(exchange.request, rules).parts()
+            hashes.append(_key_hash(parts))
+            yield parts, exchange
+
+
+def _candidate(recorded: RequestKey, line: RequestLine, requested: RequestKey) -> Candidate:
+    distance, diff = key_differences(recorded, requested)
+    return Candidate(*line, distance, diff)
 
 
 # Session-aware time shifting -------------------------------------------------------------------------

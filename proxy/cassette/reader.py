@@ -80,7 +80,7 @@ class CassetteStream:
     interactions: Iterator[tuple[Exchange, list[Finding]]]
 
 
-READ_CHUNK = 1 << 20
+READ_CHUNK = 1 << 16
 
 
 def open_cassette(path: str | Path, chunk_size: int = READ_CHUNK) -> CassetteStream:
