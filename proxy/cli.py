@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,10 +12,10 @@ from typing import Any
 import click
 
 from . import __version__
-from .audit.cli import audit_command, check_fan_key
 from .cassette import CassetteError
 from .cassette_cache import cached_index, has_interactions
 from .config import CONFIG_ENV, CONFIG_FILE, Config, ConfigError, load_config
+from .fans import FanKeySpec, FanKeySpecError
 from .faults import FAULT_SYNTAX, FaultSpecError, parse_faults
 from .netaddr import ListenAddressError, check_exposure, parse_listen, url_host, warn_if_exposed
 from .recording import CassettePlan, OnMiss, RecordMode, UpstreamUnknownError, infer_upstream
@@ -46,6 +47,35 @@ def listen_address(default_port: int) -> Callable[[click.Context, click.Paramete
             raise click.BadParameter(str(exc)) from None
 
     return convert
+
+
+def check_fan_key(value: str) -> str:
+    """A `--fan-key` value, refused as a usage error before anything runs when it is not a fan key."""
+    if value:
+        try:
+            FanKeySpec.parse(value)
+        except FanKeySpecError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+class LazyGroup(click.Group):
+    """Commands whose modules are imported only when they are asked for: `audit` brings its report
+    renderers, a megabyte a proxy process would carry for nothing."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, attribute = self.lazy[name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
+        return super().get_command(ctx, name)
 
 
 def fault_specs(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -161,7 +191,11 @@ def proxy_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    lazy={"audit": "proxy.audit.cli:audit_command"},
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="tmproxy")
 @click.option(
     "--config",
@@ -481,8 +515,6 @@ def demo(out: Path) -> None:
 
     run_demo(out)
 
-
-main.add_command(audit_command)
 
 if __name__ == "__main__":
     main()

@@ -16,8 +16,9 @@ from typing import IO, NoReturn, TypeVar
 
 import click
 
+from ..cli import check_fan_key
 from ..exchange import Exchange
-from ..fans import FanKeySpec, FanKeySpecError
+from ..fans import FanKeySpec
 from ..findings import Finding, Severity
 from .engine import audit_events, traffic_events, with_recorded_findings
 from .inputs import AuditInputError, find_inputs, read_input
@@ -105,16 +106,6 @@ def _load(paths: list[Path], recorded: list[Finding]) -> list[Exchange]:
         for path in bar:
             exchanges.extend(read_input(path, recorded))
     return exchanges
-
-
-def check_fan_key(value: str) -> str:
-    """A `--fan-key` value, refused as a usage error before anything runs when it is not a fan key."""
-    if value:
-        try:
-            FanKeySpec.parse(value)
-        except FanKeySpecError as exc:
-            raise click.BadParameter(str(exc)) from None
-    return value
 
 
 def _audit(exchanges: list[Exchange], fan_key: FanKeySpec | None) -> list[Finding]:
