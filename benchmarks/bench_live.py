@@ -293,13 +293,7 @@ class Proc:
 
     def peak_rss_mb(self) -> float | None:
         """VmHWM: the most resident memory the process ever had."""
-        try:
-            for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            return None
-        return None
+        return peak_rss_mb_of(self.popen.pid)
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -320,6 +314,17 @@ class Proc:
 
     def errors(self) -> str:
         return self.stderr.read_text(errors="replace") if self.stderr.exists() else ""
+
+
+def peak_rss_mb_of(pid: int) -> float | None:
+    """VmHWM: the most resident memory a process ever had."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
 
 def _cpu_seconds(pid: int) -> float | None:

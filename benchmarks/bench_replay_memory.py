@@ -89,6 +89,7 @@ def process_peaks(workdir: Path, count: int, small: int) -> dict[str, Any]:
     confdir = workdir / "mitmproxy-conf"
     upstream = ["--upstream", live.TM]
     peaks: dict[str, float | None] = {}
+    judges: dict[str, float | None] = {}
     failures: dict[str, int] = {}
     with live.Processes(workdir, live.Cores()) as procs:
         started = {
@@ -106,10 +107,12 @@ def process_peaks(workdir: Path, count: int, small: int) -> dict[str, Any]:
         for name, (proc, played) in started.items():
             failures[name] = play_every_call(proc.url, played) if played else 0
             peaks[name] = proc.peak_rss_mb()
+            judges[name] = max((live.peak_rss_mb_of(pid) or 0.0 for pid in proc.helper_pids()), default=None)
     return {
         "interactions": count,
         "cassette_mb": large_path.stat().st_size / 1e6,
         "vmhwm_mb": peaks,
+        "judge_vmhwm_mb": judges,  # the judge process beside each proxy (code shared copy-on-write)
         "non_200": failures,
     }
 
