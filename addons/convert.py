@@ -40,6 +40,9 @@ def _decoded(fields: Fields, raw: bytes) -> tuple[bytes, Headers]:
     if not headers.get_all("content-encoding"):
         return raw, headers
     coding = http.Headers(fields).get("content-encoding", "")  # as `get_content` reads it
+    if not coding:  # an empty header: nothing to decode, and the header goes
+        headers.remove("content-encoding")
+        return raw, headers
     try:
         content = encoding.decode(raw, coding)
         if isinstance(content, str):  # a text codec named as a content coding

@@ -23,8 +23,10 @@ import contextlib
 import logging
 import os
 import pickle
+import select
 import signal
 import struct
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -49,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct("!I")
 _PIPE_SIZE = 1 << 20  # a megabyte of calls in flight before the proxy waits for the judge
+REPLY_TIMEOUT = 30.0
+"""Seconds the proxy waits for the judge's answer, or its exit, before it kills it."""
 FLUSH_DELAY = 0.005
 """Seconds a call may wait in the proxy before it goes to the judge: one write per many calls (a write
 to the pipe cost more than the rest of handing a call over)."""
@@ -75,11 +79,17 @@ class JudgeProcess:
     def __init__(self) -> None:
         to_judge, self._judge_in = _pipe()
         self._judge_out, from_judge = _pipe()
+        stopping = {signal.SIGINT, signal.SIGTERM}
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, stopping)  # until the judge ignores them
         self.pid = os.fork()
-        if self.pid == 0:  # the judge
-            os.close(self._judge_in)
-            os.close(self._judge_out)
-            _serve_judge(to_judge, from_judge)  # never returns
+        if self.pid == 0:  # the judge: whatever happens, it never returns into the proxy's code
+            try:
+                os.close(self._judge_in)
+                os.close(self._judge_out)
+                _serve_judge(to_judge, from_judge)
+            finally:
+                os._exit(1)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(to_judge)
         os.close(from_judge)
         self._pending = bytearray()
@@ -107,9 +117,11 @@ class JudgeProcess:
             raise JudgeDied(f"the judge process has ended ({exc})") from None
 
     def call(self, message: tuple[Any, ...]) -> Any:
-        """Send and wait for the judge's answer (to a configuration, to the end)."""
+        """Send and wait for the judge's answer (to a configuration, to the end); a judge that has not
+        answered within REPLY_TIMEOUT is killed (JudgeDied), so a stuck judge cannot hold the proxy."""
         self.send(message)
         self.flush()
+        deadline = time.monotonic() + REPLY_TIMEOUT
         while True:
             if len(self._pending) >= _LENGTH.size:
                 end = _LENGTH.size + _LENGTH.unpack_from(self._pending)[0]
@@ -117,6 +129,10 @@ class JudgeProcess:
                     reply = pickle.loads(self._pending[_LENGTH.size : end])
                     del self._pending[:end]
                     return reply
+            readable, _, _ = select.select([self._judge_out], [], [], max(0.0, deadline - time.monotonic()))
+            if not readable:
+                self.kill()
+                raise JudgeDied(f"the judge process did not answer within {REPLY_TIMEOUT:g} s")
             self.read_replies()
 
     def read_replies(self) -> None:
@@ -142,7 +158,14 @@ class JudgeProcess:
             with contextlib.suppress(OSError):
                 os.close(fd)
         with contextlib.suppress(ChildProcessError):
+            if not _exits_within(self.pid, REPLY_TIMEOUT):
+                self.kill()
             os.waitpid(self.pid, 0)
+
+    def kill(self) -> None:
+        self.alive = False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
 
 
 class JudgeLink:
@@ -184,8 +207,8 @@ class JudgeLink:
         if path is not None and self.sorter.passes(flow.request.method, path):
             flow.metadata[_STATE_KEY] = PASSED
             return
-        flow.metadata[_STATE_KEY] = HANDED
         self._send((REQUEST, _request_of(flow)))
+        flow.metadata[_STATE_KEY] = HANDED
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._end(flow)
@@ -217,8 +240,11 @@ class JudgeLink:
         self.stop()
 
     def stop(self) -> None:
-        """Close the pipes and reap the judge: after `done`, or when the proxy never started (the judge
-        then sees its pipe close and ends)."""
+        """Close the pipes and reap the judge: after `done`, or when mitmproxy stopped before it ran
+        (then the summary is still asked for), or never started (the judge sees its pipe close)."""
+        if not self._done and self.process.alive:
+            with contextlib.suppress(JudgeDied):
+                self.summary = self.process.call((FINISH,))
         self.process.close()
 
     def _send(self, message: tuple[Any, ...]) -> None:
@@ -229,12 +255,8 @@ class JudgeLink:
             self._judge_died()
             return
         if not self._flush_due:
-            try:
-                asyncio.get_running_loop().call_later(FLUSH_DELAY, self._flush)
-            except RuntimeError:  # no loop (a configure before the proxy runs): at once
-                self._flush()
-            else:
-                self._flush_due = True
+            asyncio.get_running_loop().call_later(FLUSH_DELAY, self._flush)
+            self._flush_due = True
 
     def _flush(self) -> None:
         self._flush_due = False
@@ -284,7 +306,11 @@ def _serve_judge(requests_fd: int, replies_fd: int) -> None:
     """The judge process: reads messages until FINISH or the proxy's end closes, then exits."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)  # a Ctrl-C reaches the whole process group: the proxy decides
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # blocked for the fork
     signal.set_wakeup_fd(-1)
+    quiet = os.open(os.devnull, os.O_RDWR)
+    os.dup2(quiet, 0)  # the proxy's stdin and stdout are the proxy's: whoever reads its output to the
+    os.dup2(quiet, 1)  # end must not wait for the judge too (findings go to stderr, as in the proxy)
     _close_inherited(keep={0, 1, 2, requests_fd, replies_fd})
     _yield_to_everything_else()
     code = 0
@@ -326,24 +352,41 @@ def _judge_messages(channel: _JudgeChannel) -> None:
     exchanges: dict[str, Exchange] = {}
     for message in channel.messages():
         kind = message[0]
-        if kind == REQUEST:
-            exchange = _exchange(message[1])
-            exchanges[exchange.id] = exchange
-            _guarded(judge.request, exchange)
-        elif kind == END:
-            _, flow_id, request, answer = message
-            known = exchanges.pop(flow_id, None)
-            exchange = known if known is not None else _exchange(request)
-            if answer is not None:
-                _complete(exchange, answer)
-            _guarded(judge.end, exchange)
-        elif kind == CONFIGURE:
-            judge.configure(message[1])  # checked by the proxy before it asks
+        if kind == CONFIGURE:
+            _guarded(judge.configure, message[1])  # checked by the proxy before it asks
             channel.reply((CONFIGURE,))
         elif kind == FINISH:
-            channel.reply(judge.finish())
+            channel.reply(_finish(judge))
             return
-    judge.finish()  # the proxy is gone: its last findings are still logged
+        else:
+            _guarded(_judge_call, judge, exchanges, message)
+    _finish(judge)  # the proxy is gone: its last findings are still logged
+
+
+def _judge_call(judge: Judge, exchanges: dict[str, Exchange], message: tuple[Any, ...]) -> None:
+    if message[0] == REQUEST:
+        exchange = _exchange(message[1])
+        exchanges[exchange.id] = exchange
+        judge.request(exchange)
+        return
+    _, flow_id, request, answer = message
+    if flow_id in exchanges:
+        ended = exchanges.pop(flow_id)
+    elif request is not None:
+        ended = _exchange(request)
+    else:  # its request could not be handed over: nothing to judge it by
+        return
+    if answer is not None:
+        _complete(ended, answer)
+    judge.end(ended)
+
+
+def _finish(judge: Judge) -> TrafficSummary | None:
+    try:
+        return judge.finish()
+    except Exception as exc:  # noqa: BLE001 - the proxy still gets an answer, and stops cleanly
+        logger.error(f"tmproxy could not finish judging: {exc!r}", exc_info=exc)
+        return None
 
 
 def _exchange(request: RequestSnapshot | Exchange) -> Exchange:
@@ -358,7 +401,8 @@ def _complete(exchange: Exchange, answer: ResponseSnapshot | Exchange) -> None:
 
 
 def _guarded(step: Callable[..., None], *args: Any) -> None:
-    """One call's judging failed: say so and go on with the next, as mitmproxy does with an addon."""
+    """One call's judging failed: say so and go on with the next, as mitmproxy does with an addon
+    (the judge must not die of one call: its proxy would stop)."""
     try:
         step(*args)
     except Exception as exc:  # noqa: BLE001
@@ -390,6 +434,19 @@ class _JudgeChannel:
     def reply(self, message: Any) -> None:
         with contextlib.suppress(OSError):  # a proxy gone has nobody to tell
             _write_all(self._out, frame(message))
+
+
+def _exits_within(pid: int, seconds: float) -> bool:
+    """Whether the process ends within `seconds` (a pidfd turns readable when it does); True where
+    there are no pidfds (the judge ends when its pipe closes)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return True
+    try:
+        return bool(select.select([fd], [], [], seconds)[0])
+    finally:
+        os.close(fd)
 
 
 def _pipe() -> tuple[int, int]:

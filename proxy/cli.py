@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from . import __version__
 from .cassette import CassetteError
 from .cassette_cache import cached_index, has_interactions
 from .config import CONFIG_ENV, CONFIG_FILE, Config, ConfigError, load_config
-from .fans import FanKeySpec, FanKeySpecError
+from .fan_key_option import check_fan_key
 from .faults import FAULT_SYNTAX, FaultSpecError, parse_faults
 from .netaddr import ListenAddressError, check_exposure, parse_listen, url_host, warn_if_exposed
 from .recording import CassettePlan, OnMiss, RecordMode, UpstreamUnknownError, infer_upstream
@@ -47,16 +48,6 @@ def listen_address(default_port: int) -> Callable[[click.Context, click.Paramete
             raise click.BadParameter(str(exc)) from None
 
     return convert
-
-
-def check_fan_key(value: str) -> str:
-    """A `--fan-key` value, refused as a usage error before anything runs when it is not a fan key."""
-    if value:
-        try:
-            FanKeySpec.parse(value)
-        except FanKeySpecError as exc:
-            raise click.BadParameter(str(exc)) from None
-    return value
 
 
 class LazyGroup(click.Group):
@@ -471,7 +462,9 @@ def start_judge(sid: str, recording: bool) -> Any:
 
     from .judging import HANDED_OFF_POLICIES
 
-    return JudgeProcess() if sid in HANDED_OFF_POLICIES and not recording else None
+    if sid not in HANDED_OFF_POLICIES or recording or not hasattr(os, "fork"):  # no fork: Windows
+        return None
+    return JudgeProcess()
 
 
 def announce_listening(url: str) -> None:

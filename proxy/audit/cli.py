@@ -16,8 +16,8 @@ from typing import IO, NoReturn, TypeVar
 
 import click
 
-from ..cli import check_fan_key
 from ..exchange import Exchange
+from ..fan_key_option import check_fan_key
 from ..fans import FanKeySpec
 from ..findings import Finding, Severity
 from .engine import audit_events, traffic_events, with_recorded_findings

@@ -621,7 +621,9 @@ def _dump_json(value: Any) -> bytes:
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     try:
         return text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape: escaped again, as it came
+    except (
+        UnicodeEncodeError
+    ):  # a lone surrogate from a "\ud800" escape: all non-ASCII escaped, as JSON allows
         return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
