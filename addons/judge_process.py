@@ -232,8 +232,8 @@ class JudgeLink:
         if self.process.alive:
             try:
                 self.summary = self.process.call((FINISH,))
-            except JudgeDied:
-                self.failure = self.failure or "tmproxy's judge process ended early: its findings are lost"
+            except JudgeDied as exc:
+                self.failure = self.failure or f"tmproxy's judge: {exc}; its findings are lost"
                 logger.error(self.failure)
         if self.summary is not None:
             self.summary.requests += self.sorter.summary().requests

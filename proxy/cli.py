@@ -474,7 +474,9 @@ def announce_listening(url: str) -> None:
 def print_summary(built: Any, cassette: Path | None) -> None:
     """The exit summary of `built`, a TmproxyAddons (addons/chain.py: not imported at start-up)."""
     traffic = built.fan_session.guard.summary() if built.judge_link is None else built.judge_link.summary
-    lines = traffic.lines() if traffic is not None else ["findings: unknown (the judge process ended early)"]
+    lines = (
+        traffic.lines() if traffic is not None else ["findings: unknown (the judge process gave no summary)"]
+    )
     if built.fault_answers.injector is not None:
         lines.append(built.fault_answers.injector.summary_line())
     if built.replayer.index is not None:
