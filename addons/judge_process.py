@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct("!I")
 _PIPE_SIZE = 1 << 20  # a megabyte of calls in flight before the proxy waits for the judge
+BACKLOG_LIMIT = 64 << 20
+"""Bytes of calls the proxy keeps for a judge that is behind (the pipe holds another megabyte)."""
 REPLY_TIMEOUT = 30.0
 """Seconds the proxy waits for the judge's answer, or its exit, before it kills it."""
 FLUSH_DELAY = 0.005
@@ -94,6 +96,8 @@ class JudgeProcess:
         os.close(from_judge)
         self._pending = bytearray()
         self._outbox: list[bytes] = []
+        self._unsent = bytearray()  # framed, not yet taken by the pipe
+        os.set_blocking(self._judge_in, False)
         self.alive = True
         self._closed = False
 
@@ -103,24 +107,45 @@ class JudgeProcess:
             raise JudgeDied("the judge process has ended")
         self._outbox.append(frame(message))
 
-    def flush(self) -> None:
-        """Hand the queued messages over in one write; blocks while the pipe is full (the judge is a
-        megabyte behind): the bounded queue."""
-        if not self._outbox:
+    def flush(self) -> bool:
+        """Hand over what is queued, without waiting: True when all of it went; the rest stays until
+        the pipe takes it (the caller retries when it is writable). Past BACKLOG_LIMIT the proxy waits
+        for the judge (at most REPLY_TIMEOUT): the bound on what a starved judge may cost in memory."""
+        if self._outbox:
+            self._unsent += b"".join(self._outbox)
+            self._outbox.clear()
+        self._write_some()
+        if len(self._unsent) > BACKLOG_LIMIT:
+            self._write_all_within(REPLY_TIMEOUT)
+        return not self._unsent
+
+    def _write_some(self) -> None:
+        if not self._unsent:
             return
-        data = b"".join(self._outbox)
-        self._outbox.clear()
         try:
-            _write_all(self._judge_in, data)
+            written = os.write(self._judge_in, self._unsent)
+        except BlockingIOError:
+            return
         except OSError as exc:
             self.alive = False
             raise JudgeDied(f"the judge process has ended ({exc})") from None
+        del self._unsent[:written]
+
+    def _write_all_within(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while self._unsent:
+            _, writable, _ = select.select([], [self._judge_in], [], max(0.0, deadline - time.monotonic()))
+            if not writable:
+                self.kill()
+                raise JudgeDied(f"the judge process took nothing for {seconds:g} s")
+            self._write_some()
 
     def call(self, message: tuple[Any, ...]) -> Any:
         """Send and wait for the judge's answer (to a configuration, to the end); a judge that has not
         answered within REPLY_TIMEOUT is killed (JudgeDied), so a stuck judge cannot hold the proxy."""
         self.send(message)
         self.flush()
+        self._write_all_within(REPLY_TIMEOUT)
         deadline = time.monotonic() + REPLY_TIMEOUT
         while True:
             if len(self._pending) >= _LENGTH.size:
@@ -147,6 +172,10 @@ class JudgeProcess:
     @property
     def reply_fd(self) -> int:
         return self._judge_out
+
+    @property
+    def request_fd(self) -> int:
+        return self._judge_in
 
     def close(self) -> None:
         """Close the pipes and reap the judge (it has been told to finish, or will see the pipe close)."""
@@ -178,6 +207,7 @@ class JudgeLink:
         self.failure: str | None = None  # why the proxy had to stop
         self._reading = False
         self._flush_due = False
+        self._waiting_to_write = False
         self._done = False
 
     def load(self, loader: Any) -> None:
@@ -261,9 +291,17 @@ class JudgeLink:
     def _flush(self) -> None:
         self._flush_due = False
         try:
-            self.process.flush()
+            done = self.process.flush()
         except JudgeDied:
             self._judge_died()
+            return
+        loop = asyncio.get_running_loop()
+        if not done and not self._waiting_to_write:
+            loop.add_writer(self.process.request_fd, self._flush)  # a judge behind: go on when it reads
+            self._waiting_to_write = True
+        elif done and self._waiting_to_write:
+            loop.remove_writer(self.process.request_fd)
+            self._waiting_to_write = False
 
     def _read_replies(self) -> None:
         try:
@@ -272,9 +310,13 @@ class JudgeLink:
             self._judge_died()
 
     def _stop_reading(self) -> None:
+        loop = asyncio.get_running_loop()
         if self._reading:
-            asyncio.get_running_loop().remove_reader(self.process.reply_fd)
+            loop.remove_reader(self.process.reply_fd)
             self._reading = False
+        if self._waiting_to_write:
+            loop.remove_writer(self.process.request_fd)
+            self._waiting_to_write = False
 
     def _judge_died(self) -> None:
         self._stop_reading()
@@ -328,7 +370,8 @@ def _yield_to_everything_else() -> None:
     """Judging can wait; forwarding, the partner app and the upstream on the same machine cannot. A
     judge at normal priority woke with a batch and held a core for a millisecond or more, delaying
     whoever shared it (measured: the load generator and upstream beside it, run/null 0.73 against 0.91).
-    If the judge falls a megabyte behind, the proxy's next write waits, and the judge then runs."""
+    A judge starved by other work falls behind: the proxy keeps what the pipe does not take (up to
+    BACKLOG_LIMIT, then it waits for the judge) and goes on forwarding."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):  # not Linux
