@@ -132,3 +132,20 @@ def test_ctrl_c_to_the_terminals_process_group_stops_proxy_and_judge_with_the_su
     assert FOUND in summary_of(stdout)
     assert wait_for_exit(judge)
     assert "Traceback" not in stderr
+
+
+def test_a_judge_that_falls_behind_never_stalls_forwarding(sandbox):
+    """With the judge stopped, the calls it cannot take yet wait in the proxy, which keeps answering;
+    once it runs again it judges every one of them."""
+    with tmproxy("run", "--upstream", sandbox.url, "--listen", "127.0.0.1:0") as proxy:
+        (judge,) = judges_of(proxy.proc.pid)
+        os.kill(judge, signal.SIGSTOP)
+        try:
+            client = SandboxClient(proxy.url)
+            padding = {"X-Partner-Trace": "t" * 4000}  # 600 calls: more than the pipe's megabyte
+            answered = [client.request("GET", "/discovery/v2/events", headers=padding) for _ in range(600)]
+        finally:
+            os.kill(judge, signal.SIGCONT)
+        assert all(a.status_code < 500 for a in answered)
+        assert proxy.stop() == 0
+    assert "requests: 600" in summary_of(proxy.stdout)
