@@ -66,9 +66,24 @@ _STATE_KEY = "tmproxy.judge"  # HANDED (the judge has the request), PASSED (no r
 HANDED, PASSED, ENDED = "handed", "passed", "ended"
 
 
-def frame(message: tuple[Any, ...]) -> bytes:
+def frame(message: Any) -> bytes:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     return _LENGTH.pack(len(data)) + data
+
+
+_INCOMPLETE = object()
+
+
+def take_frame(received: bytearray) -> Any:
+    """The first whole message in `received`, taken out of it; _INCOMPLETE while it has not all come."""
+    if len(received) < _LENGTH.size:
+        return _INCOMPLETE
+    end = _LENGTH.size + _LENGTH.unpack_from(received)[0]
+    if len(received) < end:
+        return _INCOMPLETE
+    message = pickle.loads(received[_LENGTH.size : end])
+    del received[:end]
+    return message
 
 
 class JudgeDied(RuntimeError):
@@ -95,25 +110,21 @@ class JudgeProcess:
         os.close(to_judge)
         os.close(from_judge)
         self._pending = bytearray()
-        self._outbox: list[bytes] = []
-        self._unsent = bytearray()  # framed, not yet taken by the pipe
+        self._unsent = bytearray()  # framed messages the pipe has not taken yet
         os.set_blocking(self._judge_in, False)
         self.alive = True
         self._closed = False
 
     def send(self, message: tuple[Any, ...]) -> None:
-        """Queue a message; `flush` hands the queue over."""
+        """Queue a message; `flush` hands what is queued over."""
         if not self.alive:
             raise JudgeDied("the judge process has ended")
-        self._outbox.append(frame(message))
+        self._unsent += frame(message)
 
     def flush(self) -> bool:
         """Hand over what is queued, without waiting: True when all of it went; the rest stays until
         the pipe takes it (the caller retries when it is writable). Past BACKLOG_LIMIT the proxy waits
         for the judge (at most REPLY_TIMEOUT): the bound on what a starved judge may cost in memory."""
-        if self._outbox:
-            self._unsent += b"".join(self._outbox)
-            self._outbox.clear()
         self._write_some()
         if len(self._unsent) > BACKLOG_LIMIT:
             self._write_all_within(REPLY_TIMEOUT)
@@ -147,18 +158,13 @@ class JudgeProcess:
         self.flush()
         self._write_all_within(REPLY_TIMEOUT)
         deadline = time.monotonic() + REPLY_TIMEOUT
-        while True:
-            if len(self._pending) >= _LENGTH.size:
-                end = _LENGTH.size + _LENGTH.unpack_from(self._pending)[0]
-                if len(self._pending) >= end:
-                    reply = pickle.loads(self._pending[_LENGTH.size : end])
-                    del self._pending[:end]
-                    return reply
+        while (reply := take_frame(self._pending)) is _INCOMPLETE:
             readable, _, _ = select.select([self._judge_out], [], [], max(0.0, deadline - time.monotonic()))
             if not readable:
                 self.kill()
                 raise JudgeDied(f"the judge process did not answer within {REPLY_TIMEOUT:g} s")
             self.read_replies()
+        return reply
 
     def read_replies(self) -> None:
         """Read what the judge sent; JudgeDied when it has ended (the loop calls this when the pipe is
@@ -462,12 +468,7 @@ class _JudgeChannel:
     def messages(self) -> Iterator[tuple[Any, ...]]:
         """Each message in order, until the proxy's end of the pipe closes."""
         while True:
-            while len(self._received) >= _LENGTH.size:
-                end = _LENGTH.size + _LENGTH.unpack_from(self._received)[0]
-                if len(self._received) < end:
-                    break
-                message = pickle.loads(self._received[_LENGTH.size : end])
-                del self._received[:end]
+            while (message := take_frame(self._received)) is not _INCOMPLETE:
                 yield message
             data = os.read(self._in, 1 << 16)
             if not data:

@@ -110,36 +110,36 @@ def _dispatcher(hook: str, handlers: list[Callable[..., Any]]) -> Callable[..., 
         """Call the members in order; a member that hands back an awaitable (an async hook, or a sync one
         that must wait this time) makes the rest a coroutine, which mitmproxy awaits. Most events
         wait for nothing, and cost no coroutine."""
-        for position, handler in enumerate(handlers):
-            result = _guarded_call(hook, handler, args)
-            if result is not None and inspect.isawaitable(result):
-                return _dispatch_rest(hook, handler, result, handlers[position + 1 :], args)
-        return None
+        waiting = _call_until_awaitable(hook, handlers, args)
+        return None if waiting is None else _dispatch_rest(hook, waiting, args)
 
     return dispatch
 
 
-async def _dispatch_rest(
-    hook: str,
-    waiting: Callable[..., Any],
-    pending: Any,
-    handlers: list[Callable[..., Any]],
-    args: tuple[Any, ...],
-) -> None:
-    while True:
+Waiting = tuple[Callable[..., Any], Any, list[Callable[..., Any]]]
+"""A member that handed back an awaitable, the awaitable, and the members still to call."""
+
+
+def _call_until_awaitable(
+    hook: str, handlers: list[Callable[..., Any]], args: tuple[Any, ...]
+) -> Waiting | None:
+    for position, handler in enumerate(handlers):
+        result = _guarded_call(hook, handler, args)
+        if result is not None and inspect.isawaitable(result):
+            return handler, result, handlers[position + 1 :]
+    return None
+
+
+async def _dispatch_rest(hook: str, waiting: Waiting | None, args: tuple[Any, ...]) -> None:
+    while waiting is not None:
+        handler, pending, rest = waiting
         try:
             await pending
         except _PASSED_ON:
             raise
         except Exception as exc:
-            _log_addon_error(hook, waiting, exc)
-        for position, handler in enumerate(handlers):
-            result = _guarded_call(hook, handler, args)
-            if result is not None and inspect.isawaitable(result):
-                waiting, pending, handlers = handler, result, handlers[position + 1 :]
-                break
-        else:
-            return
+            _log_addon_error(hook, handler, exc)
+        waiting = _call_until_awaitable(hook, rest, args)
 
 
 def _guarded_call(hook: str, handler: Callable[..., Any], args: tuple[Any, ...]) -> Any:
